@@ -1,0 +1,65 @@
+//! The daemon's own methods, in the `pm.` namespace. This trait is the single definition: the
+//! daemon implements `PmApiServer`, the CLI and the SDK call through `PmApiClient`.
+
+use crate::params::{StartParams, StopParams};
+use crate::status::{Event, LogEvent};
+use crate::{DaemonInfo, Definition, DefinitionInfo, InstanceStatus};
+use jsonrpsee::core::{RpcResult, SubscriptionResult};
+use jsonrpsee::proc_macros::rpc;
+use std::collections::BTreeMap;
+
+#[rpc(client, server, namespace = "pm", namespace_separator = ".")]
+pub trait PmApi {
+    /// Who and where the daemon is.
+    #[method(name = "ping")]
+    async fn ping(&self) -> RpcResult<DaemonInfo>;
+
+    /// Adds a definition (or replaces it, with `replace`), with its default instance(s).
+    #[method(name = "map", param_kind = map)]
+    async fn map(&self, name: String, definition: Definition, replace: bool) -> RpcResult<DefinitionInfo>;
+
+    /// Adds or replaces a project's definitions; with `start`, starts its autostart ones.
+    #[method(name = "apply", param_kind = map)]
+    async fn apply(
+        &self,
+        definitions: BTreeMap<String, Definition>,
+        start: bool,
+    ) -> RpcResult<Vec<InstanceStatus>>;
+
+    /// Every definition with its instances.
+    #[method(name = "ls")]
+    async fn ls(&self) -> RpcResult<Vec<DefinitionInfo>>;
+
+    /// Starts instances and their dependencies; answers once they are ready (or failed).
+    #[method(name = "start")]
+    async fn start(&self, params: StartParams) -> RpcResult<Vec<InstanceStatus>>;
+
+    /// Stops instances, their dependents first; answers once they are stopped.
+    #[method(name = "stop")]
+    async fn stop(&self, params: StopParams) -> RpcResult<Vec<InstanceStatus>>;
+
+    /// Stops then starts a definition's instances, or one instance.
+    #[method(name = "restart", param_kind = map)]
+    async fn restart(&self, name: String) -> RpcResult<Vec<InstanceStatus>>;
+
+    /// Stops and forgets a definition (with its instances) or one instance.
+    #[method(name = "delete", param_kind = map)]
+    async fn delete(&self, name: String) -> RpcResult<Vec<String>>;
+
+    /// Status of every instance, or of one definition's or instance's.
+    #[method(name = "status", param_kind = map)]
+    async fn status(&self, name: Option<String>) -> RpcResult<Vec<InstanceStatus>>;
+
+    /// Stops every instance in reverse dependency order, then the daemon.
+    #[method(name = "shutdown")]
+    async fn shutdown(&self) -> RpcResult<()>;
+
+    /// The last `lines` lines of an instance's (or a definition's) logs, then, with `follow`, new
+    /// ones as they come. Always ends with a `LogEvent::End`.
+    #[subscription(name = "logs", unsubscribe = "unlogs", item = LogEvent, param_kind = map)]
+    async fn logs(&self, name: String, lines: usize, follow: bool) -> SubscriptionResult;
+
+    /// State changes of every instance, as they happen.
+    #[subscription(name = "events", unsubscribe = "unevents", item = Event)]
+    async fn events(&self) -> SubscriptionResult;
+}

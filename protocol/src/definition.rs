@@ -1,0 +1,280 @@
+//! What to run: a sidecar definition, exactly as written in a `[sidecars.<name>]` table of a
+//! project file and as carried by `pm.map` / `pm.apply`.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A sidecar definition. Every field but `command` has a default, so a minimal table is
+/// `[sidecars.web]` + `command = ["python3", "-m", "http.server"]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Definition {
+    /// Which runtime runs it.
+    #[serde(default)]
+    pub runtime: RuntimeKind,
+    /// The program and its arguments (argv). A string is split like a shell would.
+    #[serde(deserialize_with = "command::deserialize")]
+    #[schemars(with = "command::Schema")]
+    pub command: Vec<String>,
+    /// Working directory; relative paths are resolved against the project file's directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<PathBuf>,
+    /// Environment variables added to the daemon's environment.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Files of `KEY=value` lines loaded before `env` (which wins).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env_file: Vec<PathBuf>,
+    /// Definitions that must be ready before this one starts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+    /// Started by `pm start` without a name, and again when the daemon restarts.
+    #[serde(default = "yes")]
+    pub autostart: bool,
+    /// Number of instances: 1 gives an instance of the definition's name, N gives `name-0 … name-(N-1)`.
+    #[serde(default = "one")]
+    pub instances: u32,
+    /// Instances are interchangeable (calls may be balanced across them).
+    #[serde(default)]
+    pub stateless: bool,
+    /// When to restart after an exit.
+    #[serde(default)]
+    pub restart: RestartPolicy,
+    /// First delay before a restart; doubles on each consecutive restart.
+    #[serde(default = "defaults::backoff_initial", with = "crate::duration")]
+    #[schemars(with = "String")]
+    pub backoff_initial: Duration,
+    /// Upper bound of the restart delay.
+    #[serde(default = "defaults::backoff_max", with = "crate::duration")]
+    #[schemars(with = "String")]
+    pub backoff_max: Duration,
+    /// More restarts than this within `restart_window` and the instance is `failed`.
+    #[serde(default = "defaults::max_restarts")]
+    pub max_restarts: u32,
+    /// The sliding window in which `max_restarts` counts.
+    #[serde(default = "defaults::restart_window", with = "crate::duration")]
+    #[schemars(with = "String")]
+    pub restart_window: Duration,
+    /// A run that lasted this long resets the backoff.
+    #[serde(default = "defaults::min_uptime", with = "crate::duration")]
+    #[schemars(with = "String")]
+    pub min_uptime: Duration,
+    /// Exit codes that count as success (for `on-failure` and the `exited` readiness).
+    #[serde(default = "defaults::success_exit_codes")]
+    pub success_exit_codes: Vec<i32>,
+    /// Signal sent to the process group to stop it (`SIGTERM`, `SIGINT`, `SIGQUIT`, `SIGHUP`, …).
+    #[serde(default = "defaults::stop_signal")]
+    pub stop_signal: String,
+    /// How long to wait after `stop_signal` before SIGKILL goes to the whole process group.
+    #[serde(default = "defaults::stop_timeout", with = "crate::duration")]
+    #[schemars(with = "String")]
+    pub stop_timeout: Duration,
+    /// When the instance counts as ready (dependents wait for it).
+    #[serde(default)]
+    pub ready: Readiness,
+    /// How long readiness may take before the start fails.
+    #[serde(default = "defaults::ready_timeout", with = "crate::duration")]
+    #[schemars(with = "String")]
+    pub ready_timeout: Duration,
+}
+
+impl Definition {
+    /// A definition with every default, running `command`.
+    pub fn new(command: Vec<String>) -> Self {
+        Definition {
+            runtime: RuntimeKind::default(),
+            command,
+            cwd: None,
+            env: BTreeMap::new(),
+            env_file: Vec::new(),
+            depends_on: Vec::new(),
+            autostart: true,
+            instances: 1,
+            stateless: false,
+            restart: RestartPolicy::default(),
+            backoff_initial: defaults::backoff_initial(),
+            backoff_max: defaults::backoff_max(),
+            max_restarts: defaults::max_restarts(),
+            restart_window: defaults::restart_window(),
+            min_uptime: defaults::min_uptime(),
+            success_exit_codes: defaults::success_exit_codes(),
+            stop_signal: defaults::stop_signal(),
+            stop_timeout: defaults::stop_timeout(),
+            ready: Readiness::default(),
+            ready_timeout: defaults::ready_timeout(),
+        }
+    }
+
+    /// Whether `code` is a successful exit for this definition.
+    pub fn is_success(&self, code: Option<i32>) -> bool {
+        code.is_some_and(|c| self.success_exit_codes.contains(&c))
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// The defaults, in one place so docs, schema and code agree.
+pub mod defaults {
+    use std::time::Duration;
+
+    pub fn backoff_initial() -> Duration {
+        Duration::from_millis(100)
+    }
+    pub fn backoff_max() -> Duration {
+        Duration::from_secs(30)
+    }
+    pub fn max_restarts() -> u32 {
+        5
+    }
+    pub fn restart_window() -> Duration {
+        Duration::from_secs(60)
+    }
+    pub fn min_uptime() -> Duration {
+        Duration::from_secs(5)
+    }
+    pub fn success_exit_codes() -> Vec<i32> {
+        vec![0]
+    }
+    pub fn stop_signal() -> String {
+        "SIGTERM".into()
+    }
+    pub fn stop_timeout() -> Duration {
+        Duration::from_secs(10)
+    }
+    pub fn ready_timeout() -> Duration {
+        Duration::from_secs(30)
+    }
+}
+
+/// Which runtime runs a definition.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeKind {
+    /// A native executable in its own process group.
+    #[default]
+    Process,
+}
+
+impl std::fmt::Display for RuntimeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RuntimeKind::Process => "process",
+        })
+    }
+}
+
+/// When to restart an instance after it exits on its own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartPolicy {
+    /// After every exit.
+    Always,
+    /// After an exit whose code is not in `success_exit_codes`, or a signal.
+    #[default]
+    OnFailure,
+    /// Never.
+    Never,
+}
+
+/// When an instance counts as ready.
+///
+/// In a project file: `ready = "started"`, `ready = "exited"`, `ready = { log = "listening on" }`,
+/// `ready = { tcp = "127.0.0.1:8080" }`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Readiness {
+    /// As soon as it is spawned.
+    #[default]
+    Started,
+    /// When a line of its stdout or stderr matches this regular expression.
+    Log(String),
+    /// When a TCP connection to this `host:port` succeeds.
+    Tcp(String),
+    /// When it exits with a success code (a one-shot).
+    Exited,
+}
+
+impl std::fmt::Display for Readiness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Readiness::Started => f.write_str("started"),
+            Readiness::Log(re) => write!(f, "log /{re}/"),
+            Readiness::Tcp(addr) => write!(f, "tcp {addr}"),
+            Readiness::Exited => f.write_str("exited successfully"),
+        }
+    }
+}
+
+/// `command` accepts an argv array or a string split like a POSIX shell would.
+mod command {
+    use schemars::JsonSchema;
+    use serde::{Deserialize, Deserializer};
+
+    #[derive(Deserialize, JsonSchema)]
+    #[serde(untagged)]
+    #[allow(dead_code)] // only its shape matters, for the JSON Schema
+    pub enum Schema {
+        Line(String),
+        Argv(Vec<String>),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+        let argv = match Schema::deserialize(d)? {
+            Schema::Argv(argv) => argv,
+            Schema::Line(line) => shell_words::split(&line)
+                .map_err(|e| serde::de::Error::custom(format!("command `{line}`: {e}")))?,
+        };
+        if argv.first().is_none_or(|p| p.is_empty()) {
+            return Err(serde::de::Error::custom("command is empty"));
+        }
+        Ok(argv)
+    }
+
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimal_definition_gets_defaults_and_rejects_unknown_keys() {
+        let d: Definition = serde_json::from_str(r#"{"command": "sleep 10"}"#).unwrap();
+        assert_eq!(d, Definition::new(vec!["sleep".into(), "10".into()]));
+        let err = serde_json::from_str::<Definition>(r#"{"command": "x", "restrat": "always"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `restrat`"), "{err}");
+    }
+
+    #[test]
+    fn command_strings_split_like_a_shell() {
+        let d: Definition = serde_json::from_str(r#"{"command": "sh -c 'echo \"hi there\"'"}"#).unwrap();
+        assert_eq!(d.command, vec!["sh", "-c", "echo \"hi there\""]);
+        let err = serde_json::from_str::<Definition>(r#"{"command": "echo 'oops"}"#).unwrap_err();
+        assert!(err.to_string().contains("command `echo 'oops`"), "{err}");
+        assert!(serde_json::from_str::<Definition>(r#"{"command": []}"#).is_err());
+    }
+
+    #[test]
+    fn readiness_spellings_round_trip() {
+        for (json, want) in [
+            (r#""started""#, Readiness::Started),
+            (r#""exited""#, Readiness::Exited),
+            (r#"{"log":"ready"}"#, Readiness::Log("ready".into())),
+            (r#"{"tcp":"127.0.0.1:80"}"#, Readiness::Tcp("127.0.0.1:80".into())),
+        ] {
+            let r: Readiness = serde_json::from_str(json).unwrap();
+            assert_eq!(r, want);
+            assert_eq!(serde_json::to_string(&r).unwrap(), json);
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! The pm wire contract, shared by the daemon, the CLI and the client SDK.
+//!
+//! Everything that crosses a socket is defined here once: the definition and status types, the
+//! stable error codes, endpoint URLs, newline-delimited JSON framing and the `pm.*` JSON-RPC API
+//! (a jsonrpsee `#[rpc]` trait, which gives the server trait and the typed client).
+
+pub mod api;
+pub mod definition;
+pub mod duration;
+pub mod endpoint;
+pub mod error;
+pub mod ndjson;
+pub mod params;
+pub mod status;
+pub mod transport;
+
+pub use api::{PmApiClient, PmApiServer};
+pub use definition::{Definition, Readiness, RestartPolicy, RuntimeKind};
+pub use endpoint::Endpoint;
+pub use error::ErrorCode;
+pub use status::{DaemonInfo, DefinitionInfo, ExitInfo, InstanceStatus, LogLine, LogStream, State};
+
+/// Name of the daemon itself on the command line (`pm start pm`, `pm stop pm`); no sidecar may use it.
+pub const DAEMON_NAME: &str = "pm";
+
+/// Checks a sidecar or instance name: `[a-z0-9][a-z0-9_-]*`, no dots (dots route mesh calls).
+pub fn validate_name(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if !first_ok || !rest_ok {
+        return Err(format!(
+            "invalid name `{name}`: names match [a-z0-9][a-z0-9_-]* (lowercase, no dots)"
+        ));
+    }
+    if name == DAEMON_NAME {
+        return Err(format!("invalid name `{name}`: `pm` is reserved for the daemon itself"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::validate_name;
+
+    #[test]
+    fn names_follow_the_mesh_rules() {
+        for ok in ["web", "db-1", "a_b", "0x"] {
+            assert!(validate_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "Web", "a.b", "-a", "_a", "pm", "a b"] {
+            assert!(validate_name(bad).is_err(), "{bad}");
+        }
+    }
+}

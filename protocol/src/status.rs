@@ -1,0 +1,157 @@
+//! What the daemon reports: instance states and statuses, definitions, log lines and events.
+
+use crate::{Definition, RuntimeKind};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// The life cycle of an instance (DESIGN §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// Not running, and not asked to.
+    Stopped,
+    /// Asked to start; waiting for its dependencies to be ready.
+    Waiting,
+    /// Spawned; its readiness condition is not met yet.
+    Starting,
+    /// Running and ready, or running a one-shot that is not ready until it exits.
+    Running,
+    /// Ready: dependents may start.
+    Ready,
+    /// Being stopped.
+    Stopping,
+    /// Exited; waiting out the restart delay.
+    Backoff,
+    /// Gave up: the reason says why.
+    Failed,
+    /// A one-shot that finished as expected.
+    Exited,
+}
+
+impl State {
+    /// Whether a process is (or may be) alive in this state.
+    pub fn is_active(self) -> bool {
+        matches!(self, State::Starting | State::Running | State::Ready | State::Stopping)
+    }
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = serde_json::to_value(self).ok();
+        f.write_str(text.as_ref().and_then(|v| v.as_str()).unwrap_or("?"))
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ExitInfo {
+    /// Exit code, when it exited on its own.
+    pub code: Option<i32>,
+    /// Signal name (`SIGKILL`), when a signal ended it.
+    pub signal: Option<String>,
+    /// When, in milliseconds since the Unix epoch.
+    pub at_ms: u64,
+}
+
+impl std::fmt::Display for ExitInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.code, &self.signal) {
+            (_, Some(sig)) => write!(f, "signal {sig}"),
+            (Some(code), None) => write!(f, "code {code}"),
+            (None, None) => f.write_str("unknown"),
+        }
+    }
+}
+
+/// One instance as `pm status` shows it. Field names are stable for `--json` users.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct InstanceStatus {
+    pub name: String,
+    pub definition: String,
+    pub runtime: RuntimeKind,
+    pub state: State,
+    pub pid: Option<u32>,
+    /// Start of the current run, in milliseconds since the Unix epoch.
+    pub started_at_ms: Option<u64>,
+    /// Length of the current run so far.
+    pub uptime_ms: Option<u64>,
+    /// Restarts since the instance was last started by hand.
+    pub restarts: u32,
+    pub last_exit: Option<ExitInfo>,
+    pub ready: bool,
+    /// Why it is in this state (failed, waiting, backoff), in words.
+    pub reason: Option<String>,
+    pub autostart: bool,
+}
+
+/// A definition and its instances, as `pm ls` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DefinitionInfo {
+    pub name: String,
+    pub definition: Definition,
+    pub instances: Vec<String>,
+}
+
+/// The daemon itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DaemonInfo {
+    pub version: String,
+    pub pid: u32,
+    pub home: PathBuf,
+    pub started_at_ms: u64,
+}
+
+/// Which output a log line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LogStream {
+    Out,
+    Err,
+}
+
+impl LogStream {
+    /// The suffix of its file: `logs/<instance>.out.log`.
+    pub fn file_suffix(self) -> &'static str {
+        match self {
+            LogStream::Out => "out",
+            LogStream::Err => "err",
+        }
+    }
+}
+
+/// One line of a sidecar's output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LogLine {
+    pub instance: String,
+    pub stream: LogStream,
+    /// RFC 3339 timestamp with milliseconds, as written in the log file.
+    pub at: String,
+    pub line: String,
+}
+
+/// An item of the `pm.logs` subscription; the stream always ends with `End`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LogEvent {
+    Line(LogLine),
+    /// The stream is over (history sent without follow, instance deleted, daemon stopping).
+    End(String),
+}
+
+/// A state change, as the `pm.events` subscription reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Event {
+    pub instance: String,
+    pub state: State,
+    pub reason: Option<String>,
+    pub at_ms: u64,
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
