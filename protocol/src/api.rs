@@ -20,11 +20,7 @@ pub trait PmApi {
 
     /// Adds or replaces a project's definitions; with `start`, starts its autostart ones.
     #[method(name = "apply", param_kind = map)]
-    async fn apply(
-        &self,
-        definitions: BTreeMap<String, Definition>,
-        start: bool,
-    ) -> RpcResult<Vec<InstanceStatus>>;
+    async fn apply(&self, definitions: BTreeMap<String, Definition>, start: bool) -> RpcResult<Vec<InstanceStatus>>;
 
     /// Every definition with its instances.
     #[method(name = "ls")]

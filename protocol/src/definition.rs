@@ -230,15 +230,15 @@ mod command {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
         let argv = match Schema::deserialize(d)? {
             Schema::Argv(argv) => argv,
-            Schema::Line(line) => shell_words::split(&line)
-                .map_err(|e| serde::de::Error::custom(format!("command `{line}`: {e}")))?,
+            Schema::Line(line) => {
+                shell_words::split(&line).map_err(|e| serde::de::Error::custom(format!("command `{line}`: {e}")))?
+            }
         };
         if argv.first().is_none_or(|p| p.is_empty()) {
             return Err(serde::de::Error::custom("command is empty"));
         }
         Ok(argv)
     }
-
 }
 
 #[cfg(test)]
@@ -249,9 +249,8 @@ mod tests {
     fn minimal_definition_gets_defaults_and_rejects_unknown_keys() {
         let d: Definition = serde_json::from_str(r#"{"command": "sleep 10"}"#).unwrap();
         assert_eq!(d, Definition::new(vec!["sleep".into(), "10".into()]));
-        let err = serde_json::from_str::<Definition>(r#"{"command": "x", "restrat": "always"}"#)
-            .unwrap_err()
-            .to_string();
+        let err =
+            serde_json::from_str::<Definition>(r#"{"command": "x", "restrat": "always"}"#).unwrap_err().to_string();
         assert!(err.contains("unknown field `restrat`"), "{err}");
     }
 

@@ -15,7 +15,9 @@ pub enum Endpoint {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("invalid endpoint `{url}`: {why} (use unix:///path, tcp://host:port, tls://host:port, ws://host:port/ or wss://host:port/)")]
+#[error(
+    "invalid endpoint `{url}`: {why} (use unix:///path, tcp://host:port, tls://host:port, ws://host:port/ or wss://host:port/)"
+)]
 pub struct EndpointError {
     url: String,
     why: &'static str,

@@ -6,6 +6,10 @@ use jsonrpsee::types::ErrorObjectOwned;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(i32)]
 pub enum ErrorCode {
+    /// The frame is not JSON (JSON-RPC 2.0).
+    ParseError = -32700,
+    /// The frame is JSON but not a request, or an empty batch (JSON-RPC 2.0).
+    InvalidRequest = -32600,
     /// No definition or instance of that name.
     UnknownName = -32001,
     /// The sidecar exists but is not ready.
@@ -18,6 +22,8 @@ pub enum ErrorCode {
     Unauthorized = -32005,
     /// The sidecar went away while the call was pending.
     SidecarGone = -32006,
+    /// A frame exceeded the connection's limit; the connection is closed.
+    FrameTooLarge = -32007,
     /// A definition is invalid: bad name, dependency cycle, missing dependency.
     InvalidDefinition = -32010,
     /// A start failed: spawn error or readiness not met in time.

@@ -26,14 +26,10 @@ pub const DAEMON_NAME: &str = "pm";
 /// Checks a sidecar or instance name: `[a-z0-9][a-z0-9_-]*`, no dots (dots route mesh calls).
 pub fn validate_name(name: &str) -> Result<(), String> {
     let mut chars = name.chars();
-    let first_ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
     let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
     if !first_ok || !rest_ok {
-        return Err(format!(
-            "invalid name `{name}`: names match [a-z0-9][a-z0-9_-]* (lowercase, no dots)"
-        ));
+        return Err(format!("invalid name `{name}`: names match [a-z0-9][a-z0-9_-]* (lowercase, no dots)"));
     }
     if name == DAEMON_NAME {
         return Err(format!("invalid name `{name}`: `pm` is reserved for the daemon itself"));

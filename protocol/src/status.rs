@@ -135,6 +135,8 @@ pub struct LogLine {
 #[serde(rename_all = "lowercase")]
 pub enum LogEvent {
     Line(LogLine),
+    /// This follower fell behind and this many live lines were skipped (they are in the files).
+    Skipped(u64),
     /// The stream is over (history sent without follow, instance deleted, daemon stopping).
     End(String),
 }
@@ -150,8 +152,5 @@ pub struct Event {
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }

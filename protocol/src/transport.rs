@@ -3,9 +3,7 @@
 
 use crate::ndjson;
 use futures::{SinkExt, StreamExt};
-use jsonrpsee::core::client::{
-    Client, ClientBuilder, ReceivedMessage, TransportReceiverT, TransportSenderT,
-};
+use jsonrpsee::core::client::{Client, ClientBuilder, ReceivedMessage, TransportReceiverT, TransportSenderT};
 use std::path::Path;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};

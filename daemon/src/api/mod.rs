@@ -1,0 +1,88 @@
+//! The `pm.*` methods. The trait impl only delegates: each method lives in its own file.
+
+mod apply;
+mod delete;
+mod events;
+mod logs;
+mod ls;
+mod map;
+mod ping;
+mod restart;
+mod shutdown;
+mod start;
+mod status;
+mod stop;
+
+use crate::supervisor::{SupError, Supervisor};
+use jsonrpsee::PendingSubscriptionSink;
+use jsonrpsee::core::{RpcResult, SubscriptionResult, async_trait};
+use jsonrpsee::types::ErrorObjectOwned;
+use pm_protocol::params::{StartParams, StopParams};
+use pm_protocol::{DaemonInfo, Definition, DefinitionInfo, ErrorCode, InstanceStatus, PmApiServer};
+use std::collections::BTreeMap;
+use tokio_util::sync::CancellationToken;
+
+/// The daemon's API: the supervisor, who the daemon is, and how to stop it.
+pub struct Api {
+    pub sup: Supervisor,
+    pub info: DaemonInfo,
+    pub shutdown: CancellationToken,
+}
+
+/// Maps a supervisor error to its stable JSON-RPC code.
+fn rpc_err(e: SupError) -> ErrorObjectOwned {
+    let code = match e {
+        SupError::UnknownName(_) => ErrorCode::UnknownName,
+        SupError::Invalid(_) => ErrorCode::InvalidDefinition,
+        SupError::StartFailed(_) => ErrorCode::StartFailed,
+        SupError::AlreadyExists(_) => ErrorCode::AlreadyExists,
+        SupError::ShuttingDown => ErrorCode::ShuttingDown,
+    };
+    code.err(e.to_string())
+}
+
+#[async_trait]
+impl PmApiServer for Api {
+    async fn ping(&self) -> RpcResult<DaemonInfo> {
+        Ok(ping::ping(self))
+    }
+    async fn map(&self, name: String, definition: Definition, replace: bool) -> RpcResult<DefinitionInfo> {
+        map::map(self, name, definition, replace).await
+    }
+    async fn apply(&self, definitions: BTreeMap<String, Definition>, start: bool) -> RpcResult<Vec<InstanceStatus>> {
+        apply::apply(self, definitions, start).await
+    }
+    async fn ls(&self) -> RpcResult<Vec<DefinitionInfo>> {
+        Ok(ls::ls(self))
+    }
+    async fn start(&self, params: StartParams) -> RpcResult<Vec<InstanceStatus>> {
+        start::start(self, params).await
+    }
+    async fn stop(&self, params: StopParams) -> RpcResult<Vec<InstanceStatus>> {
+        stop::stop(self, params).await
+    }
+    async fn restart(&self, name: String) -> RpcResult<Vec<InstanceStatus>> {
+        restart::restart(self, &name).await
+    }
+    async fn delete(&self, name: String) -> RpcResult<Vec<String>> {
+        delete::delete(self, &name).await
+    }
+    async fn status(&self, name: Option<String>) -> RpcResult<Vec<InstanceStatus>> {
+        status::status(self, name.as_deref())
+    }
+    async fn shutdown(&self) -> RpcResult<()> {
+        shutdown::shutdown(self).await
+    }
+    async fn logs(
+        &self,
+        pending: PendingSubscriptionSink,
+        name: String,
+        lines: usize,
+        follow: bool,
+    ) -> SubscriptionResult {
+        logs::logs(self, pending, name, lines, follow).await
+    }
+    async fn events(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
+        events::events(self, pending).await
+    }
+}

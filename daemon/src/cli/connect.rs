@@ -1,0 +1,77 @@
+//! Reaching the daemon: connect to PM_HOME's socket, starting the daemon first when needed.
+
+use crate::home::Home;
+use anyhow::{Context, anyhow, bail};
+use pm_client::{Client, PmApiClient};
+use pm_protocol::DaemonInfo;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+/// How long a freshly spawned daemon may take to answer.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connects to the running daemon, if there is one that answers.
+pub async fn existing(home: &Home) -> Option<(Client, DaemonInfo)> {
+    let client = Client::connect_unix(&home.socket()).await.ok()?;
+    let info = client.daemon().ping().await.ok()?;
+    Some((client, info))
+}
+
+/// Connects to the daemon, starting it in the background if it is not running.
+pub async fn daemon(home: &Home) -> anyhow::Result<Client> {
+    match existing(home).await {
+        Some((client, _)) => Ok(client),
+        None => Ok(spawn_daemon(home).await?.0),
+    }
+}
+
+/// Starts `pm daemon` detached (own process group, output to daemon.log) and waits until its
+/// socket answers.
+pub async fn spawn_daemon(home: &Home) -> anyhow::Result<(Client, DaemonInfo)> {
+    home.create().with_context(|| format!("cannot create PM_HOME {}", home.root().display()))?;
+    let log_path = home.daemon_log();
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("cannot open {}", log_path.display()))?;
+    let exe = std::env::current_exe().context("cannot find the pm executable")?;
+    let mut child = tokio::process::Command::new(exe)
+        .arg("daemon")
+        .env("PM_HOME", home.root())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .context("cannot start the pm daemon")?;
+    let deadline = Instant::now() + START_TIMEOUT;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        if let Some(connected) = existing(home).await {
+            return Ok(connected);
+        }
+        if let Some(status) = child.try_wait()? {
+            // Another daemon may have won a race to start: use it.
+            if let Some(connected) = existing(home).await {
+                return Ok(connected);
+            }
+            bail!("the pm daemon exited at start ({status}):\n{}", tail(&log_path, 5));
+        }
+        if Instant::now() > deadline {
+            return Err(anyhow!(
+                "the pm daemon did not answer on {} within {START_TIMEOUT:?}; see {}",
+                home.socket().display(),
+                log_path.display()
+            ));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(100));
+    }
+}
+
+fn tail(path: &std::path::Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}

@@ -1,0 +1,32 @@
+//! `pm daemon`: run the daemon in the foreground until SIGTERM or Ctrl-C.
+
+use crate::daemon::{DaemonConfig, run as run_daemon};
+use crate::home::Home;
+use std::process::ExitCode;
+use tokio::signal::unix::{SignalKind, signal};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Longest JSON-RPC frame accepted on a connection, in bytes.
+    #[arg(long, default_value_t = pm_protocol::ndjson::DEFAULT_MAX_FRAME)]
+    max_frame: usize,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PM_LOG").unwrap_or_else(|_| "info".into());
+    // Colours only on a terminal: a detached daemon writes to daemon.log.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
+    let mut config = DaemonConfig::new(Home::from_env());
+    config.max_frame = args.max_frame;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let shutdown = async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    };
+    run_daemon(config, shutdown).await?;
+    Ok(ExitCode::SUCCESS)
+}

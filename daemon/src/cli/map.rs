@@ -1,0 +1,149 @@
+//! `pm map NAME [options] -- COMMAND [ARGS]`: define a sidecar from the command line.
+
+use super::{connect, output};
+use crate::home::Home;
+use anyhow::{Context, anyhow};
+use pm_protocol::duration::parse as duration;
+use pm_protocol::{Definition, PmApiClient, Readiness, RestartPolicy};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Name of the sidecar: [a-z0-9][a-z0-9_-]*.
+    name: String,
+    /// Working directory (default: the current one).
+    #[arg(long)]
+    cwd: Option<PathBuf>,
+    /// Environment variable, repeatable.
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    env: Vec<String>,
+    /// File of KEY=VALUE lines, repeatable.
+    #[arg(long = "env-file", value_name = "FILE")]
+    env_file: Vec<PathBuf>,
+    /// Sidecars that must be ready first (repeatable or comma-separated).
+    #[arg(short = 'd', long = "depends-on", value_delimiter = ',', value_name = "NAME")]
+    depends_on: Vec<String>,
+    /// Restart policy: always, on-failure (default), never.
+    #[arg(long)]
+    restart: Option<String>,
+    /// Readiness: started (default), exited, log:REGEX or tcp:HOST:PORT.
+    #[arg(long)]
+    ready: Option<String>,
+    /// How long readiness may take (default 30s).
+    #[arg(long, value_parser = duration)]
+    ready_timeout: Option<std::time::Duration>,
+    /// Signal that stops it (default SIGTERM).
+    #[arg(long)]
+    stop_signal: Option<String>,
+    /// Wait before SIGKILL to its process group (default 10s).
+    #[arg(long, value_parser = duration)]
+    stop_timeout: Option<std::time::Duration>,
+    /// More restarts than this within --restart-window and it is failed (default 5).
+    #[arg(long)]
+    max_restarts: Option<u32>,
+    /// Window in which --max-restarts counts (default 60s).
+    #[arg(long, value_parser = duration)]
+    restart_window: Option<std::time::Duration>,
+    /// First restart delay, doubled each time (default 100ms).
+    #[arg(long, value_parser = duration)]
+    backoff_initial: Option<std::time::Duration>,
+    /// Longest restart delay (default 30s).
+    #[arg(long, value_parser = duration)]
+    backoff_max: Option<std::time::Duration>,
+    /// A run this long resets the backoff (default 5s).
+    #[arg(long, value_parser = duration)]
+    min_uptime: Option<std::time::Duration>,
+    /// Exit codes that count as success (default 0), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    success_exit_codes: Vec<i32>,
+    /// Number of instances (name-0 … name-N-1 when more than one).
+    #[arg(long)]
+    instances: Option<u32>,
+    /// Instances are interchangeable.
+    #[arg(long)]
+    stateless: bool,
+    /// Not started by `pm start` without a name, nor by a restarted daemon.
+    #[arg(long)]
+    no_autostart: bool,
+    /// Replace an existing definition of that name.
+    #[arg(long)]
+    force: bool,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    /// The command and its arguments.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let here = std::env::current_dir().context("cannot read the current directory")?;
+    let (name, force, json) = (args.name.clone(), args.force, args.json);
+    let def = definition(args, &here)?;
+    let client = connect::daemon(&Home::from_env()).await?;
+    let info = client.daemon().map(name, def, force).await?;
+    if json {
+        output::json(&info)?;
+    } else {
+        println!("defined {} ({}): {}", info.name, info.instances.join(", "), info.definition.command.join(" "));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn definition(args: Args, here: &Path) -> anyhow::Result<Definition> {
+    let mut def = Definition::new(args.command);
+    def.cwd = Some(here.join(args.cwd.unwrap_or_default()));
+    for pair in args.env {
+        let (k, v) = pair.split_once('=').ok_or_else(|| anyhow!("--env `{pair}`: expected KEY=VALUE"))?;
+        def.env.insert(k.to_string(), v.to_string());
+    }
+    def.env_file = args.env_file.into_iter().map(|f| here.join(f)).collect();
+    def.depends_on = args.depends_on;
+    if let Some(policy) = args.restart {
+        def.restart = serde_json::from_value::<RestartPolicy>(policy.clone().into())
+            .map_err(|_| anyhow!("--restart `{policy}`: expected always, on-failure or never"))?;
+    }
+    if let Some(ready) = args.ready {
+        def.ready = parse_ready(&ready)?;
+    }
+    def.stop_signal = args.stop_signal.unwrap_or(def.stop_signal);
+    def.instances = args.instances.unwrap_or(def.instances);
+    def.max_restarts = args.max_restarts.unwrap_or(def.max_restarts);
+    def.ready_timeout = args.ready_timeout.unwrap_or(def.ready_timeout);
+    def.stop_timeout = args.stop_timeout.unwrap_or(def.stop_timeout);
+    def.restart_window = args.restart_window.unwrap_or(def.restart_window);
+    def.backoff_initial = args.backoff_initial.unwrap_or(def.backoff_initial);
+    def.backoff_max = args.backoff_max.unwrap_or(def.backoff_max);
+    def.min_uptime = args.min_uptime.unwrap_or(def.min_uptime);
+    if !args.success_exit_codes.is_empty() {
+        def.success_exit_codes = args.success_exit_codes;
+    }
+    def.stateless = args.stateless;
+    def.autostart = !args.no_autostart;
+    Ok(def)
+}
+
+/// `started`, `exited`, `log:REGEX`, `tcp:HOST:PORT`.
+fn parse_ready(text: &str) -> anyhow::Result<Readiness> {
+    match text.split_once(':') {
+        _ if text == "started" => Ok(Readiness::Started),
+        _ if text == "exited" => Ok(Readiness::Exited),
+        Some(("log", re)) => Ok(Readiness::Log(re.to_string())),
+        Some(("tcp", addr)) => Ok(Readiness::Tcp(addr.to_string())),
+        _ => Err(anyhow!("--ready `{text}`: expected started, exited, log:REGEX or tcp:HOST:PORT")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readiness_spellings() {
+        assert_eq!(parse_ready("log:listening on \\d+").unwrap(), Readiness::Log("listening on \\d+".into()));
+        assert_eq!(parse_ready("tcp:127.0.0.1:80").unwrap(), Readiness::Tcp("127.0.0.1:80".into()));
+        assert_eq!(parse_ready("exited").unwrap(), Readiness::Exited);
+        assert!(parse_ready("http:x").unwrap_err().to_string().contains("expected started"));
+    }
+}

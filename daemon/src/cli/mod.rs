@@ -1,0 +1,95 @@
+//! The `pm` command line. One file per subcommand; they reach the daemon only through the typed
+//! `pm.*` client (auto-starting the daemon when it is not running).
+
+mod connect;
+mod daemon;
+mod delete;
+mod log;
+mod ls;
+mod map;
+mod output;
+mod restart;
+mod schema;
+mod start;
+mod status;
+mod stop;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// pm supervises sidecars (native processes) in dependency order and is the hub of their
+/// JSON-RPC mesh.
+#[derive(Parser)]
+#[command(name = "pm", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon in the foreground (`pm start pm` runs it in the background).
+    Daemon(daemon::Args),
+    /// Start sidecars with their dependencies; no name: the project file's (`pm start pm`: the daemon).
+    Start(start::Args),
+    /// Stop sidecars, their dependents first (`pm stop pm`: everything, then the daemon).
+    Stop(stop::Args),
+    /// Stop every sidecar, then the daemon (same as `pm stop pm`).
+    Shutdown,
+    /// Stop then start sidecars.
+    Restart(restart::Args),
+    /// Define a sidecar: `pm map web -- python3 -m http.server 8080`.
+    Map(map::Args),
+    /// List definitions and their instances.
+    Ls(ls::Args),
+    /// Show instances: state, pid, uptime, restarts, last exit, readiness.
+    Status(status::Args),
+    /// Show a sidecar's log lines, and follow new ones with -f.
+    #[command(alias = "logs")]
+    Log(log::Args),
+    /// Stop and forget a sidecar definition (with its instances) or one instance.
+    Delete(delete::Args),
+    /// Print the JSON Schema of project files (pm.toml / pm.yaml / pm.json).
+    Schema,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return fail(anyhow::anyhow!("cannot start the async runtime: {e}")),
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Daemon(args) => daemon::run(args).await,
+            Command::Start(args) => start::run(args).await,
+            Command::Stop(args) => stop::run(args).await,
+            Command::Shutdown => stop::daemon().await,
+            Command::Restart(args) => restart::run(args).await,
+            Command::Map(args) => map::run(args).await,
+            Command::Ls(args) => ls::run(args).await,
+            Command::Status(args) => status::run(args).await,
+            Command::Log(args) => log::run(args).await,
+            Command::Delete(args) => delete::run(args).await,
+            Command::Schema => schema::run(),
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => fail(e),
+    }
+}
+
+fn fail(e: anyhow::Error) -> ExitCode {
+    use jsonrpsee::core::client::Error as RpcError;
+    match e.downcast_ref::<RpcError>() {
+        // The daemon's message is already the one line a person needs.
+        Some(RpcError::Call(obj)) => eprintln!("pm: {}", obj.message()),
+        Some(RpcError::RequestTimeout) => eprintln!("pm: the daemon did not answer in time"),
+        Some(RpcError::RestartNeeded(_)) => {
+            eprintln!("pm: the daemon closed the connection (see daemon.log in PM_HOME)")
+        }
+        _ => eprintln!("pm: {e:#}"),
+    }
+    ExitCode::FAILURE
+}

@@ -1,0 +1,80 @@
+//! How results look: aligned tables for people, stable JSON for scripts.
+
+use pm_protocol::InstanceStatus;
+use std::time::Duration;
+
+/// Prints rows under a header, columns aligned.
+pub fn table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(header.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
+
+pub fn json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// `1h2m`, `3m4s`, `5s`, `120ms`: short and rounded.
+pub fn short_duration(ms: u64) -> String {
+    let d = Duration::from_millis(ms);
+    let s = d.as_secs();
+    match s {
+        0 => format!("{ms}ms"),
+        1..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{}s", s / 60, s % 60),
+        3600..=86_399 => format!("{}h{}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d{}h", s / 86_400, (s % 86_400) / 3600),
+    }
+}
+
+/// Instances as a table, with the reason for odd states underneath.
+pub fn statuses(list: &[InstanceStatus]) {
+    if list.is_empty() {
+        println!("no sidecars (define one with `pm map` or a pm.toml)");
+        return;
+    }
+    let dash = || "-".to_string();
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|s| {
+            vec![
+                s.name.clone(),
+                s.runtime.to_string(),
+                s.state.to_string(),
+                s.pid.map_or_else(dash, |p| p.to_string()),
+                s.uptime_ms.map_or_else(dash, short_duration),
+                s.restarts.to_string(),
+                s.last_exit.as_ref().map_or_else(dash, |e| e.to_string()),
+                if s.ready { "yes" } else { "no" }.to_string(),
+            ]
+        })
+        .collect();
+    table(&["NAME", "RUNTIME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT", "READY"], &rows);
+    for s in list {
+        if let Some(reason) = &s.reason {
+            println!("  {}: {reason}", s.name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn durations_are_short() {
+        assert_eq!(super::short_duration(120), "120ms");
+        assert_eq!(super::short_duration(5_000), "5s");
+        assert_eq!(super::short_duration(3_725_000), "1h2m");
+    }
+}

@@ -1,0 +1,75 @@
+//! `pm start [NAME] [-f FILE] [--new] [--name INSTANCE] [-- ARGS]`, and `pm start pm`.
+
+use super::{connect, output};
+use crate::config;
+use crate::home::Home;
+use anyhow::Context;
+use pm_protocol::params::StartParams;
+use pm_protocol::{DAEMON_NAME, PmApiClient};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Definition or instance to start (`pm` starts the daemon); none: the project file's autostart sidecars.
+    name: Option<String>,
+    /// Project file to load (default: pm.toml, pm.yaml, pm.yml or pm.json here).
+    #[arg(short = 'f', long = "file", value_name = "FILE", conflicts_with = "name")]
+    file: Option<PathBuf>,
+    /// Make a new instance of the definition with a generated name.
+    #[arg(long, requires = "name")]
+    new: bool,
+    /// Make (or start) the instance of this name.
+    #[arg(long = "name", value_name = "INSTANCE", requires = "name")]
+    instance: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    /// Arguments appended to the command of a new instance.
+    #[arg(last = true)]
+    args: Vec<String>,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let home = Home::from_env();
+    if args.name.as_deref() == Some(DAEMON_NAME) {
+        return start_daemon(&home, args.json).await;
+    }
+    let client = connect::daemon(&home).await?;
+    let statuses = match args.name {
+        None => {
+            let dir = std::env::current_dir().context("cannot read the current directory")?;
+            let path = match args.file {
+                Some(file) => file,
+                None => config::find(&dir)?,
+            };
+            let project = config::load(&path, &|k| std::env::var(k).ok())?;
+            client.daemon().apply(project.sidecars, true).await?
+        }
+        Some(name) => {
+            let params = StartParams { name: Some(name), new: args.new, instance: args.instance, args: args.args };
+            client.daemon().start(params).await?
+        }
+    };
+    if args.json {
+        output::json(&statuses)?;
+    } else {
+        output::statuses(&statuses);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn start_daemon(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
+    let (info, fresh) = match connect::existing(home).await {
+        Some((_, info)) => (info, false),
+        None => (connect::spawn_daemon(home).await?.1, true),
+    };
+    if json {
+        output::json(&info)?;
+    } else if fresh {
+        println!("pm daemon started (pid {}, PM_HOME {})", info.pid, info.home.display());
+    } else {
+        println!("pm daemon already running (pid {}, PM_HOME {})", info.pid, info.home.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}

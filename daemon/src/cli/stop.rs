@@ -1,0 +1,65 @@
+//! `pm stop NAME | --all`, and `pm stop pm` / `pm shutdown` for the daemon itself.
+
+use super::{connect, output};
+use crate::home::Home;
+use anyhow::bail;
+use pm_protocol::params::StopParams;
+use pm_protocol::{DAEMON_NAME, PmApiClient};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Definition or instance to stop (`pm` stops everything, then the daemon).
+    name: Option<String>,
+    /// Stop every instance (the daemon keeps running).
+    #[arg(long, conflicts_with = "name")]
+    all: bool,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if args.name.as_deref() == Some(DAEMON_NAME) {
+        return daemon().await;
+    }
+    if args.name.is_none() && !args.all {
+        bail!("name a sidecar to stop, or use --all (`pm stop pm` stops the daemon)");
+    }
+    let client = connect::daemon(&Home::from_env()).await?;
+    let stopped = client.daemon().stop(StopParams { name: args.name, all: args.all }).await?;
+    if args.json {
+        output::json(&stopped)?;
+    } else {
+        output::statuses(&stopped);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Stops every sidecar, then the daemon, and waits until the daemon has exited.
+pub async fn daemon() -> anyhow::Result<ExitCode> {
+    let home = Home::from_env();
+    let Some((client, info)) = connect::existing(&home).await else {
+        println!("pm daemon is not running");
+        return Ok(ExitCode::SUCCESS);
+    };
+    client.daemon().shutdown().await?;
+    // The daemon holds its pid file lock until its very last moment.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while is_locked(&home) {
+        if Instant::now() > deadline {
+            bail!("the pm daemon (pid {}) stopped its sidecars but has not exited after 30s", info.pid);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    println!("pm daemon stopped (pid {})", info.pid);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn is_locked(home: &Home) -> bool {
+    match std::fs::File::open(home.pid_file()) {
+        Ok(file) => matches!(file.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock)),
+        Err(_) => false,
+    }
+}

@@ -1,0 +1,299 @@
+//! Finding, reading and checking a project file.
+
+use super::errors::{ConfigError, InterpolationError};
+use super::locate::{self, Seg, key};
+use super::schema::{Probe, ProjectFile};
+use super::{DaemonSection, Project, akala, interpolate};
+use pm_protocol::{Definition, Endpoint, Readiness};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+use std::path::{Path, PathBuf};
+
+/// Looks up the variables of `${VAR}` interpolation.
+type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// The names [`find`] looks for, in order.
+pub const FILE_NAMES: [&str; 4] = ["pm.toml", "pm.yaml", "pm.yml", "pm.json"];
+
+/// The project file in `dir`: the first of [`FILE_NAMES`] that exists there.
+pub fn find(dir: &Path) -> Result<PathBuf, ConfigError> {
+    FILE_NAMES
+        .iter()
+        .map(|name| dir.join(name))
+        .find(|path| path.is_file())
+        .ok_or_else(|| ConfigError::NotFound { dir: dir.to_path_buf(), looked_for: FILE_NAMES.to_vec() })
+}
+
+/// Reads and checks the project file at `path` (format by extension). `env` looks up the
+/// variables of `${VAR}` interpolation.
+pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Project, ConfigError> {
+    Format::of(path)?;
+    let text =
+        std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+    parse(path, &text, env)
+}
+
+/// Checks the text of a project file. `path` gives the format (by extension), names the file in
+/// errors and anchors relative paths; it is not read.
+pub fn parse(path: &Path, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Project, ConfigError> {
+    let src = Source { file: path, text, format: Format::of(path)? };
+    let probe: Probe = src.parse()?;
+    if probe.akala {
+        let sidecars = akala::translate(&src)?;
+        return finish(&src, DaemonSection::default(), sidecars, None);
+    }
+    let file: ProjectFile = src.parse()?;
+    let sidecars = file.sidecars.into_iter().map(|(name, def)| (name.0, def)).collect();
+    finish(&src, file.daemon, sidecars, Some(env))
+}
+
+/// Checks values, interpolates strings (not for akala imports: `$` means nothing there) and
+/// anchors paths at the project file's directory.
+fn finish(
+    src: &Source<'_>,
+    mut daemon: DaemonSection,
+    sidecars: Vec<(String, Definition)>,
+    env: Option<Env<'_>>,
+) -> Result<Project, ConfigError> {
+    let path =
+        std::path::absolute(src.file).map_err(|source| ConfigError::Read { path: src.file.to_path_buf(), source })?;
+    let dir = path.parent().unwrap_or(Path::new("/")).to_path_buf();
+
+    for (i, url) in daemon.listen.iter_mut().enumerate() {
+        let at = || key!["daemon", "listen", i];
+        if let Some(env) = env {
+            *url = src.interpolate(url, env, at)?;
+        }
+        if let Err(e) = url.parse::<Endpoint>() {
+            return Err(src.invalid(at(), e.to_string()));
+        }
+    }
+
+    let mut out = std::collections::BTreeMap::new();
+    for (name, mut def) in sidecars {
+        if def.instances == 0 {
+            let at = key!["sidecars", name.as_str(), "instances"];
+            return Err(src.invalid(at, "must be at least 1 (got 0)"));
+        }
+        if let Some(env) = env {
+            interpolate_definition(src, &name, &mut def, env)?;
+        }
+        def.cwd = Some(match def.cwd.take() {
+            Some(cwd) => anchored(&dir, &cwd),
+            None => dir.clone(),
+        });
+        for file in &mut def.env_file {
+            *file = anchored(&dir, file);
+        }
+        out.insert(name, def);
+    }
+    Ok(Project { path, daemon, sidecars: out })
+}
+
+/// Interpolates every string of a definition: command words, cwd, env values, env files,
+/// readiness and stop signal.
+fn interpolate_definition(
+    src: &Source<'_>,
+    name: &str,
+    def: &mut Definition,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    let at = |rest: Vec<Seg>| {
+        let mut path = key!["sidecars", name];
+        path.extend(rest);
+        path
+    };
+    for (i, word) in def.command.iter_mut().enumerate() {
+        *word = src.interpolate(word, env, || at(key!["command", i]))?;
+    }
+    if def.command.first().is_none_or(String::is_empty) {
+        let message = "the program is empty after interpolation";
+        return Err(src.invalid(at(key!["command", 0]), message));
+    }
+    if let Some(cwd) = &mut def.cwd {
+        *cwd = src.interpolate(&cwd.to_string_lossy(), env, || at(key!["cwd"]))?.into();
+    }
+    for (var, value) in &mut def.env {
+        *value = src.interpolate(value, env, || at(key!["env", var.as_str()]))?;
+    }
+    for (i, file) in def.env_file.iter_mut().enumerate() {
+        *file = src.interpolate(&file.to_string_lossy(), env, || at(key!["env_file", i]))?.into();
+    }
+    match &mut def.ready {
+        Readiness::Log(re) => *re = src.interpolate(re, env, || at(key!["ready", "log"]))?,
+        Readiness::Tcp(addr) => *addr = src.interpolate(addr, env, || at(key!["ready", "tcp"]))?,
+        Readiness::Started | Readiness::Exited => {}
+    }
+    def.stop_signal = src.interpolate(&def.stop_signal, env, || at(key!["stop_signal"]))?;
+    Ok(())
+}
+
+/// `path` made absolute against `dir`, with `.` steps dropped (`..` is kept: symlinks).
+fn anchored(dir: &Path, path: &Path) -> PathBuf {
+    dir.join(path).components().collect()
+}
+
+/// A project file's formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    Toml,
+    Yaml,
+    Json,
+}
+
+impl Format {
+    fn of(path: &Path) -> Result<Format, ConfigError> {
+        let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+        match ext.as_deref() {
+            Some("toml") => Ok(Format::Toml),
+            Some("yaml" | "yml") => Ok(Format::Yaml),
+            Some("json") => Ok(Format::Json),
+            _ => Err(ConfigError::UnknownFormat { path: path.to_path_buf() }),
+        }
+    }
+}
+
+/// The text of a project file, with what is needed to say where an error is.
+pub(crate) struct Source<'a> {
+    pub file: &'a Path,
+    pub text: &'a str,
+    pub format: Format,
+}
+
+impl Source<'_> {
+    /// Deserializes the whole document, tracking the key path and the line of any error.
+    pub(crate) fn parse<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
+        match self.format {
+            Format::Toml => {
+                let de = toml::Deserializer::parse(self.text).map_err(|e| self.toml_error(Vec::new(), &e))?;
+                serde_path_to_error::deserialize(de).map_err(|e| {
+                    let (path, _) = locate::from_serde(e.path());
+                    self.toml_error(path, e.inner())
+                })
+            }
+            Format::Yaml => {
+                let de = serde_yaml::Deserializer::from_str(self.text);
+                serde_path_to_error::deserialize(de).map(|SingletonMaps(value)| value).map_err(|e| {
+                    let (path, known) = locate::from_serde(e.path());
+                    self.yaml_error(path, known, e.inner())
+                })
+            }
+            Format::Json => {
+                let mut de = serde_json::Deserializer::from_str(self.text);
+                let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+                    let (path, _) = locate::from_serde(e.path());
+                    self.json_error(path, e.inner())
+                })?;
+                de.end().map_err(|e| self.json_error(Vec::new(), &e))?;
+                Ok(value)
+            }
+        }
+    }
+
+    fn toml_error(&self, path: Vec<Seg>, e: &toml::de::Error) -> ConfigError {
+        let line = match e.span() {
+            Some(span) => Some(locate::line_of(self.text, span.start)),
+            None => self.line(&path),
+        };
+        self.parse_error(path, line, e.message())
+    }
+
+    fn yaml_error(&self, path: Vec<Seg>, known: bool, e: &serde_yaml::Error) -> ConfigError {
+        let mut message = e.to_string();
+        if let Some(at) = e.location() {
+            message = message.replacen(&format!(" at line {} column {}", at.line(), at.column()), "", 1);
+        }
+        // serde_yaml prefixes its own key path, a prefix of ours; ours is printed instead.
+        let mut prefix = locate::display(&path);
+        while !prefix.is_empty() {
+            if let Some(rest) = message.strip_prefix(&format!("{prefix}: ")) {
+                message = rest.to_string();
+                break;
+            }
+            prefix.truncate(prefix.rfind(['.', '[']).unwrap_or(0));
+        }
+        // serde_yaml points errors raised after a value was read (durations, names, commands)
+        // at the start of the enclosing mapping; following the key path finds the key's own
+        // line. A position past the key (a syntax error further in) is kept as it is.
+        let reported = e.location().map(|at| at.line());
+        let line = match locate::line(Format::Yaml, self.text, &path) {
+            Some((line, true)) if known && reported.is_none_or(|r| r <= line) => Some(line),
+            _ => reported,
+        };
+        self.parse_error(path, line, &message)
+    }
+
+    fn json_error(&self, path: Vec<Seg>, e: &serde_json::Error) -> ConfigError {
+        let suffix = format!(" at line {} column {}", e.line(), e.column());
+        let message = e.to_string();
+        let message = message.strip_suffix(&suffix).unwrap_or(&message);
+        let line = if e.line() > 0 { Some(e.line()) } else { self.line(&path) };
+        self.parse_error(path, line, message)
+    }
+
+    fn parse_error(&self, mut path: Vec<Seg>, line: Option<usize>, message: &str) -> ConfigError {
+        // An unknown key or variant is reported against the table that holds it, as
+        // `sidecars.web: unknown field `comand``, not `sidecars.web.comand: …`.
+        if let Some(Seg::Key(last)) = path.last() {
+            let named = |what: &str| message.starts_with(&format!("unknown {what} `{last}`"));
+            if named("field") || named("variant") {
+                path.pop();
+            }
+        }
+        // pm-protocol's `command` reads an untagged enum, whose error names a private type.
+        let message = if message.contains("did not match any variant of untagged enum Schema") {
+            "expected a command line (a string) or an argv array of strings"
+        } else {
+            message
+        };
+        ConfigError::Parse {
+            file: self.file.to_path_buf(),
+            line,
+            key: locate::display(&path),
+            message: message.to_string(),
+        }
+    }
+
+    /// The line of `path`, as far as it can be followed.
+    fn line(&self, path: &[Seg]) -> Option<usize> {
+        locate::line(self.format, self.text, path).map(|(line, _)| line)
+    }
+
+    /// A value that parsed but is not acceptable.
+    pub(crate) fn invalid(&self, path: Vec<Seg>, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            file: self.file.to_path_buf(),
+            line: self.line(&path),
+            key: locate::display(&path),
+            message: message.into(),
+        }
+    }
+
+    /// Interpolates `text`, the value at `path`.
+    fn interpolate(
+        &self,
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+        path: impl FnOnce() -> Vec<Seg>,
+    ) -> Result<String, ConfigError> {
+        interpolate(text, env).map_err(|problem: InterpolationError| {
+            let path = path();
+            ConfigError::Interpolation {
+                file: self.file.to_path_buf(),
+                line: self.line(&path),
+                key: locate::display(&path),
+                problem,
+            }
+        })
+    }
+}
+
+/// In YAML, enums are written as in TOML and JSON: `ready: started`, `ready: {log: "…"}`
+/// (serde_yaml 0.9 would want `!log …` tags).
+struct SingletonMaps<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for SingletonMaps<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde_yaml::with::singleton_map_recursive::deserialize(d).map(SingletonMaps)
+    }
+}

@@ -1,0 +1,121 @@
+//! The daemon: `run(config, shutdown)` owns the socket, the state and the supervisor until
+//! `shutdown` resolves or a client calls `pm.shutdown`. `main` stays thin; tests drive this.
+
+use crate::api::Api;
+use crate::home::Home;
+use crate::lock::{LockError, PidLock};
+use crate::logs::LogHub;
+use crate::server;
+use crate::store::{self, Loaded, Store, StoreError};
+use crate::supervisor::{Context, Supervisor};
+use pm_protocol::status::now_ms;
+use pm_protocol::{DaemonInfo, PmApiServer, ndjson};
+use pm_runtimes::Runtime;
+use std::future::Future;
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub struct DaemonConfig {
+    pub home: Home,
+    pub runtime: Arc<dyn Runtime>,
+    /// Longest frame accepted on a connection.
+    pub max_frame: usize,
+    /// How long to wait for connections and log writers to finish at shutdown.
+    pub grace: Duration,
+}
+
+impl DaemonConfig {
+    pub fn new(home: Home) -> Self {
+        DaemonConfig {
+            home,
+            runtime: Arc::new(pm_runtimes::process::ProcessRuntime),
+            max_frame: ndjson::DEFAULT_MAX_FRAME,
+            grace: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error(transparent)]
+    State(#[from] StoreError),
+    #[error("cannot {action} {path}: {source}")]
+    Io { action: &'static str, path: String, source: std::io::Error },
+}
+
+pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
+    let home = config.home.clone();
+    let io = |action, path: &std::path::Path| {
+        let path = path.display().to_string();
+        move |source| DaemonError::Io { action, path, source }
+    };
+    home.create().map_err(io("create", home.root()))?;
+    let _lock = PidLock::acquire(&home.pid_file())?;
+
+    // We hold the lock, so a socket file here was left by a daemon that died: replace it.
+    let socket = home.socket();
+    if socket.exists() {
+        tracing::info!("removing stale socket {}", socket.display());
+        std::fs::remove_file(&socket).map_err(io("remove", &socket))?;
+    }
+    let listener = tokio::net::UnixListener::bind(&socket).map_err(io("listen on", &socket))?;
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600)).map_err(io("secure", &socket))?;
+
+    let (state, loaded) = store::load(&home.state(), &home.state_backup())?;
+    if let Loaded::FromBackup(why) = &loaded {
+        tracing::error!("{} is corrupt ({why}); using {}", home.state().display(), home.state_backup().display());
+    }
+
+    let tracker = TaskTracker::new();
+    let token = CancellationToken::new();
+    let ctx = Context {
+        runtime: config.runtime,
+        logs: LogHub::new(home.clone()),
+        events: tokio::sync::broadcast::channel(1024).0,
+        dirty: Default::default(),
+        tracker: tracker.clone(),
+        daemon_endpoint: format!("unix://{}", socket.display()),
+    };
+    let sup = Supervisor::new(ctx, Store::spawn(home.state(), home.state_backup()));
+    let info = DaemonInfo {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        pid: std::process::id(),
+        home: home.root().to_path_buf(),
+        started_at_ms: now_ms(),
+    };
+    let methods = Api { sup: sup.clone(), info, shutdown: token.clone() }.into_rpc();
+    let server =
+        tokio::spawn(server::serve_unix(listener, methods.into(), config.max_frame, token.clone(), tracker.clone()));
+    tracing::info!("pm daemon {} listening on {}", std::process::id(), socket.display());
+
+    // Bring back what was running; the socket answers meanwhile.
+    let restoring = tokio::spawn({
+        let sup = sup.clone();
+        async move {
+            if let Err(e) = sup.restore(state).await {
+                tracing::error!("restoring instances: {e}");
+            }
+        }
+    });
+
+    tokio::select! {
+        _ = shutdown => tracing::info!("shutting down"),
+        _ = token.cancelled() => tracing::info!("shutting down on request"),
+    }
+    restoring.abort();
+    sup.close().await;
+    token.cancel();
+    let _ = server.await;
+    tracker.close();
+    if tokio::time::timeout(config.grace, tracker.wait()).await.is_err() {
+        tracing::warn!("some connections or log writers did not finish within {:?}", config.grace);
+    }
+    let _ = std::fs::remove_file(&socket);
+    tracing::info!("pm daemon stopped");
+    Ok(())
+}

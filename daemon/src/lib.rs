@@ -1,0 +1,14 @@
+//! pm: a daemon that supervises sidecars and routes their JSON-RPC mesh, and the CLI that drives
+//! it. The daemon is a library too: [`daemon::run`] runs it in-process.
+
+pub mod api;
+pub mod cli;
+#[path = "config_stub.rs"]
+pub mod config;
+pub mod daemon;
+pub mod home;
+pub mod lock;
+pub mod logs;
+pub mod server;
+pub mod store;
+pub mod supervisor;

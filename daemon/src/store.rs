@@ -1,0 +1,192 @@
+//! `state.json`: definitions and instances, so a restarted daemon carries on where it was.
+//!
+//! Writes are atomic (temp file, fsync, rename) and keep the previous copy as `state.json.bak`.
+//! One writer task coalesces bursts (100 instances starting write once, not 100 times); callers
+//! that must not answer before the state is on disk await [`Store::save`].
+
+use pm_protocol::Definition;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// What is persisted.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StateFile {
+    pub definitions: BTreeMap<String, Definition>,
+    pub instances: BTreeMap<String, InstanceRecord>,
+}
+
+/// One instance as persisted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceRecord {
+    pub definition: String,
+    /// Arguments appended to the definition's command.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// Whether it should be running: started by hand or by autostart, and not stopped since.
+    pub wanted: bool,
+    /// The process group it had when the state was written, to clean up after a daemon crash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_start_time: Option<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{} is corrupt ({source}) and so is its backup {}: fix or remove them", path.display(), backup.display())]
+    Corrupt { path: PathBuf, backup: PathBuf, source: serde_json::Error },
+}
+
+/// How the state was loaded, for the daemon log.
+#[derive(Debug, PartialEq)]
+pub enum Loaded {
+    Fresh,
+    Primary,
+    /// The primary was corrupt: why, and the backup was used.
+    FromBackup(String),
+}
+
+/// Loads the state: the primary, else (when corrupt) the backup, never silently empty.
+pub fn load(path: &Path, backup: &Path) -> Result<(StateFile, Loaded), StoreError> {
+    let read = |p: &Path| match std::fs::read(p) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(StoreError::Read { path: p.to_path_buf(), source }),
+    };
+    let Some(bytes) = read(path)? else {
+        return Ok((StateFile::default(), Loaded::Fresh));
+    };
+    let primary_err = match serde_json::from_slice(&bytes) {
+        Ok(state) => return Ok((state, Loaded::Primary)),
+        Err(e) => e,
+    };
+    let corrupt = |source| StoreError::Corrupt { path: path.to_path_buf(), backup: backup.to_path_buf(), source };
+    match read(backup)? {
+        Some(bytes) => match serde_json::from_slice(&bytes) {
+            Ok(state) => Ok((state, Loaded::FromBackup(primary_err.to_string()))),
+            Err(_) => Err(corrupt(primary_err)),
+        },
+        None => Err(corrupt(primary_err)),
+    }
+}
+
+/// Writes `state` atomically, keeping the previous file as the backup.
+pub fn write(path: &Path, backup: &Path, state: &StateFile) -> std::io::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    let mut file = std::fs::File::create(&tmp)?;
+    serde_json::to_writer_pretty(&mut file, state)?;
+    file.write_all(b"\n")?;
+    file.sync_all()?;
+    if path.exists() {
+        std::fs::copy(path, backup)?;
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// The coalescing writer.
+#[derive(Clone)]
+pub struct Store {
+    pending: watch::Sender<(u64, Option<Arc<StateFile>>)>,
+    written: watch::Receiver<u64>,
+}
+
+impl Store {
+    /// Starts the writer task for `path`; it ends when the last `Store` clone is dropped.
+    pub fn spawn(path: PathBuf, backup: PathBuf) -> Store {
+        let (pending, mut pending_rx) = watch::channel((0u64, None::<Arc<StateFile>>));
+        let (written_tx, written) = watch::channel(0u64);
+        tokio::spawn(async move {
+            while pending_rx.changed().await.is_ok() {
+                let (version, state) = pending_rx.borrow_and_update().clone();
+                let Some(state) = state else { continue };
+                let (p, b) = (path.clone(), backup.clone());
+                match tokio::task::spawn_blocking(move || write(&p, &b, &state)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::error!("cannot write {}: {e}", path.display()),
+                    Err(e) => tracing::error!("state writer failed: {e}"),
+                }
+                written_tx.send_replace(version);
+            }
+        });
+        Store { pending, written }
+    }
+
+    /// Queues `state` for writing; returns its version.
+    pub fn queue(&self, state: StateFile) -> u64 {
+        let mut version = 0;
+        self.pending.send_modify(|(v, s)| {
+            *v += 1;
+            version = *v;
+            *s = Some(Arc::new(state));
+        });
+        version
+    }
+
+    /// Queues `state` and waits until it (or a later state) is on disk.
+    pub async fn save(&self, state: StateFile) {
+        let version = self.queue(state);
+        let mut written = self.written.clone();
+        // An error means the writer is gone (daemon ending): nothing more to wait for.
+        let _ = written.wait_for(|w| *w >= version).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> StateFile {
+        let mut s = StateFile::default();
+        s.definitions.insert("web".into(), Definition::new(vec!["sleep".into(), "9".into()]));
+        s.instances.insert(
+            "web".into(),
+            InstanceRecord { definition: "web".into(), args: vec![], wanted: true, pid: None, pid_start_time: None },
+        );
+        s
+    }
+
+    #[test]
+    fn writes_atomically_and_keeps_a_backup() {
+        let dir = tempfile::tempdir().unwrap();
+        let (p, b) = (dir.path().join("state.json"), dir.path().join("state.json.bak"));
+        assert_eq!(load(&p, &b).unwrap(), (StateFile::default(), Loaded::Fresh));
+        write(&p, &b, &StateFile::default()).unwrap();
+        write(&p, &b, &sample()).unwrap();
+        assert_eq!(load(&p, &b).unwrap(), (sample(), Loaded::Primary));
+        assert_eq!(load(&b, &p).unwrap().0, StateFile::default(), "backup holds the previous state");
+    }
+
+    #[test]
+    fn corrupt_primary_falls_back_to_backup_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let (p, b) = (dir.path().join("state.json"), dir.path().join("state.json.bak"));
+        write(&p, &b, &sample()).unwrap();
+        write(&p, &b, &sample()).unwrap();
+        std::fs::write(&p, "{ not json").unwrap();
+        let (state, how) = load(&p, &b).unwrap();
+        assert_eq!(state, sample());
+        assert!(matches!(how, Loaded::FromBackup(_)));
+        std::fs::write(&b, "also bad").unwrap();
+        let err = load(&p, &b).unwrap_err().to_string();
+        assert!(err.contains("state.json is corrupt") && err.contains("fix or remove"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn save_waits_until_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let (p, b) = (dir.path().join("state.json"), dir.path().join("state.json.bak"));
+        let store = Store::spawn(p.clone(), b.clone());
+        tokio::time::timeout(std::time::Duration::from_secs(10), store.save(sample())).await.unwrap();
+        assert_eq!(load(&p, &b).unwrap().0, sample());
+    }
+}

@@ -1,0 +1,209 @@
+//! Adding, replacing and deleting definitions, and keeping their default instances in step.
+
+use super::instance::{Command, Instance, InstanceSpec};
+use super::{Registry, Result, SupError, Supervisor, graph};
+use pm_protocol::{Definition, DefinitionInfo, InstanceStatus, Readiness, validate_name};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Checks what serde cannot: names, signal, patterns, counts.
+pub fn validate(name: &str, def: &Definition) -> std::result::Result<(), String> {
+    let ctx = |e: String| format!("sidecar `{name}`: {e}");
+    validate_name(name)?;
+    if def.command.first().is_none_or(|p| p.is_empty()) {
+        return Err(ctx("command is empty".into()));
+    }
+    if def.instances == 0 {
+        return Err(ctx("instances must be at least 1".into()));
+    }
+    pm_runtimes::parse_signal(&def.stop_signal).map_err(|e| ctx(format!("stop_signal: {e}")))?;
+    if let Readiness::Log(pattern) = &def.ready {
+        regex::Regex::new(pattern).map_err(|e| ctx(format!("ready log pattern: {e}")))?;
+    }
+    for dep in &def.depends_on {
+        validate_name(dep).map_err(|e| ctx(format!("depends_on: {e}")))?;
+    }
+    Ok(())
+}
+
+/// What a redefinition does to existing instances.
+#[derive(Default)]
+struct Changes {
+    removed: Vec<Instance>,
+    updated: Vec<(Instance, InstanceSpec)>,
+}
+
+/// The instance names a definition has by default: its own name, or `name-0 … name-(N-1)`.
+fn default_instances(name: &str, def: &Definition) -> Vec<String> {
+    match def.instances {
+        1 => vec![name.to_string()],
+        n => (0..n).map(|i| format!("{name}-{i}")).collect(),
+    }
+}
+
+/// Whether `instance` is one of the names `default_instances` could give `name`.
+fn is_default_name(name: &str, instance: &str) -> bool {
+    instance == name
+        || instance
+            .strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .is_some_and(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()))
+}
+
+impl Supervisor {
+    /// Adds a definition, or replaces it with `replace`.
+    pub async fn map(&self, name: String, def: Definition, replace: bool) -> Result<DefinitionInfo> {
+        self.check_open()?;
+        if !replace && self.lock().definitions.contains_key(&name) {
+            return Err(SupError::AlreadyExists(format!(
+                "sidecar `{name}` is already defined (replace it with --force, or `pm delete {name}` first)"
+            )));
+        }
+        self.define(BTreeMap::from([(name.clone(), def)])).await?;
+        self.ls().into_iter().find(|d| d.name == name).ok_or_else(|| super::unknown(&name))
+    }
+
+    /// Adds or replaces a project's definitions; with `start`, starts the autostart ones.
+    pub async fn apply(&self, defs: BTreeMap<String, Definition>, start: bool) -> Result<Vec<InstanceStatus>> {
+        self.check_open()?;
+        let names: Vec<String> = defs.keys().cloned().collect();
+        self.define(defs).await?;
+        let instances: Vec<String> = {
+            let reg = self.lock();
+            names.iter().filter(|n| !start || reg.definitions[*n].autostart).flat_map(|n| reg.instances_of(n)).collect()
+        };
+        if start {
+            self.start_instances(instances).await
+        } else {
+            let reg = self.lock();
+            Ok(instances.iter().filter_map(|n| reg.status(n)).collect())
+        }
+    }
+
+    /// Validates and installs definitions all together, or none of them.
+    async fn define(&self, defs: BTreeMap<String, Definition>) -> Result<()> {
+        for (name, def) in &defs {
+            validate(name, def).map_err(SupError::Invalid)?;
+        }
+        let changes = {
+            let mut reg = self.lock();
+            for name in defs.keys() {
+                if let Some(e) = reg.instances.get(name).filter(|e| &e.definition != name) {
+                    return Err(SupError::AlreadyExists(format!(
+                        "`{name}` is already the name of an instance of `{}`",
+                        e.definition
+                    )));
+                }
+            }
+            let mut merged: BTreeMap<&str, &[String]> = reg.deps();
+            for (name, def) in &defs {
+                merged.insert(name, &def.depends_on);
+            }
+            graph::check_cycles(&merged).map_err(SupError::Invalid)?;
+            let mut changes = Changes::default();
+            for (name, def) in defs {
+                let def = Arc::new(def);
+                reg.definitions.insert(name.clone(), def.clone());
+                let more = self.reconcile(&mut reg, &name, &def);
+                changes.removed.extend(more.removed);
+                changes.updated.extend(more.updated);
+            }
+            changes
+        };
+        for instance in changes.removed {
+            instance.ask(Command::Exit).await;
+        }
+        for (instance, spec) in changes.updated {
+            instance.send(Command::Update(spec)).await;
+        }
+        self.persist_now().await;
+        Ok(())
+    }
+
+    /// Gives a (re)defined definition its default instances and takes out default instances the
+    /// new count no longer has. Returns those to end and the updates for those that stay; the
+    /// caller sends both once the lock is released.
+    fn reconcile(&self, reg: &mut Registry, name: &str, def: &Arc<Definition>) -> Changes {
+        let wanted = default_instances(name, def);
+        let mut changes = Changes::default();
+        for existing in reg.instances_of(name) {
+            if is_default_name(name, &existing) && !wanted.contains(&existing) {
+                changes.removed.extend(reg.instances.remove(&existing).map(|e| e.instance));
+            }
+        }
+        for (instance, entry) in reg.instances.iter().filter(|(_, e)| e.definition == name) {
+            let spec = InstanceSpec { name: instance.clone(), def: def.clone(), args: entry.args.clone() };
+            changes.updated.push((entry.instance.clone(), spec));
+        }
+        for instance in wanted {
+            if !reg.instances.contains_key(&instance) {
+                self.new_instance(reg, &instance, name, Vec::new());
+            }
+        }
+        changes
+    }
+
+    /// Stops and forgets a definition with its instances, or one instance. Refuses to delete a
+    /// definition others depend on.
+    pub async fn delete(&self, name: &str) -> Result<Vec<String>> {
+        let (instances, is_definition) = {
+            let reg = self.lock();
+            let instances = reg.resolve(name)?;
+            let is_definition = reg.definitions.contains_key(name);
+            if is_definition {
+                let users: Vec<&str> = reg
+                    .definitions
+                    .iter()
+                    .filter(|(n, d)| n.as_str() != name && d.depends_on.iter().any(|d| d == name))
+                    .map(|(n, _)| n.as_str())
+                    .collect();
+                if !users.is_empty() {
+                    return Err(SupError::Invalid(format!(
+                        "cannot delete `{name}`: {} depend(s) on it; delete or change them first",
+                        users.join(", ")
+                    )));
+                }
+            }
+            (instances, is_definition)
+        };
+        self.stop_instances(instances.clone(), true).await;
+        let ended: Vec<Instance> = {
+            let mut reg = self.lock();
+            if is_definition {
+                reg.definitions.remove(name);
+            }
+            instances.iter().filter_map(|n| reg.instances.remove(n)).map(|e| e.instance).collect()
+        };
+        for instance in ended {
+            instance.ask(Command::Exit).await;
+        }
+        self.persist_now().await;
+        Ok(instances)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_instance_names() {
+        let mut d = Definition::new(vec!["x".into()]);
+        assert_eq!(default_instances("web", &d), vec!["web"]);
+        d.instances = 3;
+        assert_eq!(default_instances("web", &d), vec!["web-0", "web-1", "web-2"]);
+        assert!(is_default_name("web", "web") && is_default_name("web", "web-12"));
+        assert!(!is_default_name("web", "web-brave-otter") && !is_default_name("web", "web-"));
+    }
+
+    #[test]
+    fn validation_names_the_sidecar_and_the_problem() {
+        let mut d = Definition::new(vec!["x".into()]);
+        d.stop_signal = "SIGNOPE".into();
+        assert!(validate("web", &d).unwrap_err().starts_with("sidecar `web`: stop_signal:"));
+        let mut d = Definition::new(vec!["x".into()]);
+        d.ready = Readiness::Log("(".into());
+        assert!(validate("web", &d).unwrap_err().contains("ready log pattern"));
+        assert!(validate("Web", &Definition::new(vec!["x".into()])).is_err());
+    }
+}

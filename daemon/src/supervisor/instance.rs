@@ -1,0 +1,442 @@
+//! The instance actor: one task owns one instance's run (child, readiness, restarts) and its
+//! state. Everyone else sends it commands or reads its published [`Snapshot`], so a slow or hung
+//! sidecar never blocks the daemon or other instances.
+
+use super::context::Context;
+use super::readiness;
+use super::restart::{Decision, Tracker};
+use crate::logs::ReadyOnLine;
+use futures::future::BoxFuture;
+use pm_protocol::status::{Event, now_ms};
+use pm_protocol::{Definition, ExitInfo, Readiness, State};
+use pm_runtimes::{Exit, Handle, SpawnSpec, parse_signal, signal_name};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::sleep_until;
+
+/// What an instance runs: its definition plus its own arguments.
+#[derive(Debug, Clone)]
+pub struct InstanceSpec {
+    pub name: String,
+    pub def: Arc<Definition>,
+    pub args: Vec<String>,
+}
+
+/// The published state of an instance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub state: State,
+    pub pid: Option<u32>,
+    /// The process' start time (from /proc), to recognise it after a daemon crash.
+    pub pid_start_time: Option<u64>,
+    pub started_at_ms: Option<u64>,
+    pub started: Option<Instant>,
+    pub restarts: u32,
+    pub last_exit: Option<ExitInfo>,
+    pub reason: Option<String>,
+    /// Bumped by each start request, so a waiter knows which start it is waiting for.
+    pub start_seq: u64,
+    /// The start that last reached ready (or exited as a one-shot): a waiter that looks late,
+    /// after a quick crash, still learns its start succeeded.
+    pub ready_seq: u64,
+}
+
+impl Snapshot {
+    fn new() -> Self {
+        Snapshot {
+            state: State::Stopped,
+            pid: None,
+            pid_start_time: None,
+            started_at_ms: None,
+            started: None,
+            restarts: 0,
+            last_exit: None,
+            reason: None,
+            start_seq: 0,
+            ready_seq: 0,
+        }
+    }
+
+    /// No run and none coming: stopped, failed or exited.
+    pub fn is_idle(&self) -> bool {
+        matches!(self.state, State::Stopped | State::Failed | State::Exited)
+    }
+}
+
+pub enum Command {
+    /// Prepare a start: answers the sequence number to wait on. An idle instance becomes
+    /// `waiting` (for its dependencies); an active one keeps running and answers its current one.
+    Prepare(oneshot::Sender<u64>),
+    /// Launch the prepared start `seq` (ignored if something else happened since).
+    Launch(u64),
+    /// The prepared start `seq` cannot happen: fail it with this reason.
+    Abort(u64, String),
+    /// Stop, answering once stopped.
+    Stop(oneshot::Sender<()>),
+    /// New definition or arguments, used from the next launch on.
+    Update(InstanceSpec),
+    /// Stop and end the actor (the instance is deleted).
+    Exit(oneshot::Sender<()>),
+}
+
+/// The supervisor's handle on an actor.
+#[derive(Clone)]
+pub struct Instance {
+    commands: mpsc::Sender<Command>,
+    status: watch::Receiver<Snapshot>,
+}
+
+impl Instance {
+    pub fn spawn(spec: InstanceSpec, ctx: Context) -> Instance {
+        let (commands, rx) = mpsc::channel(64);
+        let (status_tx, status) = watch::channel(Snapshot::new());
+        let actor = Actor { spec, ctx: ctx.clone(), status: status_tx, restarts: Tracker::default(), rx };
+        ctx.tracker.spawn(actor.run());
+        Instance { commands, status }
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        self.status.borrow().clone()
+    }
+
+    pub fn watch(&self) -> watch::Receiver<Snapshot> {
+        self.status.clone()
+    }
+
+    /// Sends a command; an actor that has ended (deleted) ignores it.
+    pub async fn send(&self, cmd: Command) {
+        let _ = self.commands.send(cmd).await;
+    }
+
+    /// Sends a command that answers, and waits for the answer (None if the actor has ended).
+    pub async fn ask<T>(&self, cmd: impl FnOnce(oneshot::Sender<T>) -> Command) -> Option<T> {
+        let (tx, rx) = oneshot::channel();
+        self.send(cmd(tx)).await;
+        rx.await.ok()
+    }
+}
+
+struct Actor {
+    spec: InstanceSpec,
+    ctx: Context,
+    status: watch::Sender<Snapshot>,
+    restarts: Tracker,
+    rx: mpsc::Receiver<Command>,
+}
+
+/// One run of the instance's process.
+struct Run {
+    handle: Box<dyn Handle>,
+    started: Instant,
+    ready: bool,
+    /// Resolves when the readiness condition is met (none: ready at once, or on exit).
+    check: Option<BoxFuture<'static, ()>>,
+    deadline: Instant,
+}
+
+enum Phase {
+    Idle,
+    Launch,
+    Running(Run),
+    Backoff(Instant),
+    Ended,
+}
+
+impl Actor {
+    async fn run(mut self) {
+        let mut phase = Phase::Idle;
+        loop {
+            phase = match phase {
+                Phase::Idle => match self.rx.recv().await {
+                    Some(cmd) => self.idle(cmd),
+                    None => return,
+                },
+                Phase::Launch => self.launch().await,
+                Phase::Running(run) => self.running(run).await,
+                Phase::Backoff(until) => self.backoff(until).await,
+                Phase::Ended => return,
+            };
+        }
+    }
+
+    fn idle(&mut self, cmd: Command) -> Phase {
+        let waiting_for = |s: &Snapshot, seq| s.state == State::Waiting && s.start_seq == seq;
+        match cmd {
+            Command::Prepare(reply) => {
+                // Concurrent starts of a waiting instance share its pending start.
+                let seq = self.publish(|s| {
+                    if s.state != State::Waiting {
+                        s.start_seq += 1;
+                        s.state = State::Waiting;
+                        s.reason = None;
+                    }
+                    s.start_seq
+                });
+                let _ = reply.send(seq);
+            }
+            Command::Launch(seq) if waiting_for(&self.status.borrow(), seq) => {
+                // A start by hand gets a fresh restart budget.
+                self.restarts.reset();
+                self.publish(|s| s.restarts = 0);
+                return Phase::Launch;
+            }
+            Command::Abort(seq, reason) if waiting_for(&self.status.borrow(), seq) => {
+                self.publish(|s| {
+                    s.state = State::Failed;
+                    s.reason = Some(reason);
+                });
+            }
+            Command::Launch(_) | Command::Abort(..) => {}
+            Command::Stop(reply) => {
+                self.publish(|s| {
+                    if s.state == State::Waiting {
+                        s.state = State::Stopped;
+                        s.reason = None;
+                    }
+                });
+                let _ = reply.send(());
+            }
+            Command::Update(spec) => self.spec = spec,
+            Command::Exit(reply) => {
+                let _ = reply.send(());
+                return Phase::Ended;
+            }
+        }
+        Phase::Idle
+    }
+
+    async fn launch(&mut self) -> Phase {
+        let def = self.spec.def.clone();
+        let spawn_spec = match self.spawn_spec() {
+            Ok(spec) => spec,
+            Err(reason) => return self.fail(reason),
+        };
+        let spawned = match self.ctx.runtime.spawn(spawn_spec).await {
+            Ok(s) => s,
+            Err(e) => return self.fail(e.to_string()),
+        };
+        let (line_ready, check) = match &def.ready {
+            Readiness::Log(pattern) => match regex::Regex::new(pattern) {
+                Ok(pattern) => {
+                    let (fire, fired) = oneshot::channel();
+                    let check: BoxFuture<'static, ()> = Box::pin(async move {
+                        // A closed channel means the output ended without a match: never ready.
+                        if fired.await.is_err() {
+                            std::future::pending::<()>().await;
+                        }
+                    });
+                    (Some(ReadyOnLine { pattern, fire }), Some(check))
+                }
+                Err(e) => return self.fail(format!("invalid ready log pattern: {e}")),
+            },
+            Readiness::Tcp(addr) => (None, Some(readiness::tcp(addr.clone()))),
+            Readiness::Started | Readiness::Exited => (None, None),
+        };
+        let logs = self.ctx.logs.clone();
+        let name = self.spec.name.clone();
+        self.ctx.tracker.spawn(async move { logs.pump(name, spawned.output, line_ready).await });
+
+        let pid = spawned.handle.pid();
+        let ready = def.ready == Readiness::Started;
+        let state = match def.ready {
+            Readiness::Started => State::Ready,
+            Readiness::Exited => State::Running,
+            _ => State::Starting,
+        };
+        self.publish(|s| {
+            s.state = state;
+            s.pid = pid;
+            s.pid_start_time = pid.and_then(pm_runtimes::process::identity).map(|i| i.start_time);
+            s.started_at_ms = Some(now_ms());
+            s.started = Some(Instant::now());
+            s.reason = None;
+        });
+        self.ctx.dirty.notify_one();
+        let now = Instant::now();
+        Phase::Running(Run { handle: spawned.handle, started: now, ready, check, deadline: now + def.ready_timeout })
+    }
+
+    async fn running(&mut self, mut run: Run) -> Phase {
+        let waits_for_readiness = !run.ready && self.spec.def.ready != Readiness::Exited;
+        tokio::select! {
+            exit = run.handle.wait() => self.exited(&run, exit),
+            cmd = self.rx.recv() => match cmd {
+                Some(Command::Stop(reply)) => {
+                    self.stop(&mut run).await;
+                    let _ = reply.send(());
+                    Phase::Idle
+                }
+                Some(Command::Exit(reply)) => {
+                    self.stop(&mut run).await;
+                    let _ = reply.send(());
+                    Phase::Ended
+                }
+                None => {
+                    self.stop(&mut run).await;
+                    Phase::Ended
+                }
+                Some(cmd) => {
+                    self.while_active(cmd);
+                    Phase::Running(run)
+                }
+            },
+            _ = async { run.check.as_mut().expect("guarded by the condition").await }, if run.check.is_some() && !run.ready => {
+                run.ready = true;
+                run.check = None;
+                self.publish(|s| s.state = State::Ready);
+                Phase::Running(run)
+            }
+            _ = sleep_until(run.deadline.into()), if waits_for_readiness => {
+                let reason = format!(
+                    "readiness `{}` not met within {}",
+                    self.spec.def.ready,
+                    humantime::format_duration(self.spec.def.ready_timeout)
+                );
+                self.stop(&mut run).await;
+                self.fail(reason)
+            }
+        }
+    }
+
+    /// A command that arrives while a run is active or backing off.
+    fn while_active(&mut self, cmd: Command) {
+        match cmd {
+            Command::Prepare(reply) => {
+                let _ = reply.send(self.status.borrow().start_seq);
+            }
+            Command::Update(spec) => self.spec = spec,
+            Command::Launch(_) | Command::Abort(..) | Command::Stop(_) | Command::Exit(_) => {}
+        }
+    }
+
+    async fn backoff(&mut self, until: Instant) -> Phase {
+        tokio::select! {
+            _ = sleep_until(until.into()) => Phase::Launch,
+            cmd = self.rx.recv() => match cmd {
+                Some(Command::Stop(reply)) => {
+                    self.publish(|s| { s.state = State::Stopped; s.reason = None; });
+                    let _ = reply.send(());
+                    Phase::Idle
+                }
+                Some(Command::Exit(reply)) => {
+                    let _ = reply.send(());
+                    Phase::Ended
+                }
+                None => Phase::Ended,
+                Some(cmd) => {
+                    self.while_active(cmd);
+                    Phase::Backoff(until)
+                }
+            },
+        }
+    }
+
+    /// Stops the run with the configured signal and timeout; SIGKILL to the group after that.
+    async fn stop(&mut self, run: &mut Run) {
+        let def = &self.spec.def;
+        self.publish(|s| s.state = State::Stopping);
+        let signal = parse_signal(&def.stop_signal).unwrap_or(nix::sys::signal::Signal::SIGTERM);
+        let exit = run.handle.stop(signal, def.stop_timeout).await;
+        self.publish(|s| {
+            s.state = State::Stopped;
+            s.pid = None;
+            s.pid_start_time = None;
+            s.started = None;
+            s.reason = None;
+            s.last_exit = Some(exit_info(exit));
+        });
+        self.ctx.dirty.notify_one();
+    }
+
+    /// The run ended on its own: the restart policy decides what follows.
+    fn exited(&mut self, run: &Run, exit: Exit) -> Phase {
+        run.handle.sweep();
+        let info = exit_info(exit);
+        let outcome = info.to_string();
+        let success = exit.signal.is_none() && self.spec.def.is_success(exit.code);
+        let decision = self.restarts.on_exit(&self.spec.def, &outcome, success, run.started.elapsed(), Instant::now());
+        let (state, reason, phase) = match decision {
+            Decision::Restart(delay) => (
+                State::Backoff,
+                Some(format!("exited with {outcome}; restarting in {}", humantime::format_duration(delay))),
+                Phase::Backoff(Instant::now() + delay),
+            ),
+            Decision::Exited => (State::Exited, None, Phase::Idle),
+            Decision::Fail(reason) => (State::Failed, Some(reason), Phase::Idle),
+        };
+        let restarting = matches!(phase, Phase::Backoff(_));
+        self.publish(|s| {
+            s.state = state;
+            s.reason = reason;
+            s.pid = None;
+            s.pid_start_time = None;
+            s.started = None;
+            s.last_exit = Some(info);
+            if restarting {
+                s.restarts += 1;
+            }
+        });
+        self.ctx.dirty.notify_one();
+        phase
+    }
+
+    fn fail(&mut self, reason: String) -> Phase {
+        self.publish(|s| {
+            s.state = State::Failed;
+            s.reason = Some(reason);
+        });
+        Phase::Idle
+    }
+
+    /// The command line, working directory and environment of the next run.
+    fn spawn_spec(&self) -> Result<SpawnSpec, String> {
+        let def = &self.spec.def;
+        let mut env = Vec::new();
+        for file in &def.env_file {
+            let vars = dotenvy::from_path_iter(file).map_err(|e| format!("env file {}: {e}", file.display()))?;
+            for var in vars {
+                env.push(var.map_err(|e| format!("env file {}: {e}", file.display()))?);
+            }
+        }
+        env.extend(def.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        env.push(("PM_NAME".into(), self.spec.name.clone()));
+        env.push(("PM_DAEMON".into(), self.ctx.daemon_endpoint.clone()));
+        let mut command = def.command.clone();
+        command.extend(self.spec.args.iter().cloned());
+        Ok(SpawnSpec { instance: self.spec.name.clone(), command, cwd: def.cwd.clone(), env })
+    }
+
+    /// Changes the published state and, if the state or reason changed, reports an event.
+    fn publish<R>(&self, change: impl FnOnce(&mut Snapshot) -> R) -> R {
+        let mut out = None;
+        let mut event = None;
+        self.status.send_modify(|s| {
+            let before = (s.state, s.reason.clone());
+            out = Some(change(s));
+            if matches!(s.state, State::Ready | State::Exited) {
+                s.ready_seq = s.start_seq;
+            }
+            if before != (s.state, s.reason.clone()) {
+                event = Some(Event {
+                    instance: self.spec.name.clone(),
+                    state: s.state,
+                    reason: s.reason.clone(),
+                    at_ms: now_ms(),
+                });
+            }
+        });
+        if let Some(event) = event {
+            match &event.reason {
+                Some(reason) => tracing::info!("{}: {} ({reason})", event.instance, event.state),
+                None => tracing::info!("{}: {}", event.instance, event.state),
+            }
+            let _ = self.ctx.events.send(event);
+        }
+        out.expect("send_modify runs the closure")
+    }
+}
+
+fn exit_info(exit: Exit) -> ExitInfo {
+    ExitInfo { code: exit.code, signal: exit.signal.map(signal_name), at_ms: now_ms() }
+}

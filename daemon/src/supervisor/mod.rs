@@ -1,0 +1,273 @@
+//! The supervisor owns the graph: definitions, their instances (one actor each) and the order in
+//! which they start and stop. Its lock guards only the registry and is never held across `.await`.
+
+mod context;
+mod define;
+mod graph;
+mod instance;
+mod readiness;
+mod restart;
+mod start;
+mod stop;
+
+pub use context::Context;
+
+use crate::store::{InstanceRecord, StateFile, Store};
+use instance::{Command, Instance, InstanceSpec, Snapshot};
+use pm_protocol::{Definition, DefinitionInfo, InstanceStatus};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+/// Why a supervisor operation failed; each maps to a stable JSON-RPC error code.
+#[derive(Debug, thiserror::Error)]
+pub enum SupError {
+    #[error("{0}")]
+    UnknownName(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    StartFailed(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("the daemon is shutting down")]
+    ShuttingDown,
+}
+
+pub type Result<T> = std::result::Result<T, SupError>;
+
+fn unknown(name: &str) -> SupError {
+    SupError::UnknownName(format!("no sidecar named `{name}` (`pm ls` lists them)"))
+}
+
+#[derive(Clone)]
+pub struct Supervisor {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    ctx: Context,
+    registry: Mutex<Registry>,
+    store: Store,
+    closing: AtomicBool,
+}
+
+#[derive(Default)]
+struct Registry {
+    definitions: BTreeMap<String, Arc<Definition>>,
+    instances: BTreeMap<String, Entry>,
+}
+
+struct Entry {
+    definition: String,
+    args: Vec<String>,
+    /// Should be running (persisted, so a restarted daemon brings it back).
+    wanted: bool,
+    instance: Instance,
+}
+
+impl Registry {
+    /// Instances a name stands for: a definition's instances, or one instance.
+    fn resolve(&self, name: &str) -> Result<Vec<String>> {
+        if self.definitions.contains_key(name) {
+            return Ok(self.instances_of(name));
+        }
+        if self.instances.contains_key(name) {
+            return Ok(vec![name.to_string()]);
+        }
+        Err(unknown(name))
+    }
+
+    fn instances_of(&self, definition: &str) -> Vec<String> {
+        self.instances.iter().filter(|(_, e)| e.definition == definition).map(|(n, _)| n.clone()).collect()
+    }
+
+    fn deps(&self) -> graph::Deps<'_> {
+        self.definitions.iter().map(|(n, d)| (n.as_str(), d.depends_on.as_slice())).collect()
+    }
+
+    fn status(&self, name: &str) -> Option<InstanceStatus> {
+        let entry = self.instances.get(name)?;
+        let def = self.definitions.get(&entry.definition)?;
+        Some(to_status(name, entry, def, &entry.instance.snapshot()))
+    }
+}
+
+fn to_status(name: &str, entry: &Entry, def: &Definition, s: &Snapshot) -> InstanceStatus {
+    InstanceStatus {
+        name: name.to_string(),
+        definition: entry.definition.clone(),
+        runtime: def.runtime,
+        state: s.state,
+        pid: s.pid,
+        started_at_ms: s.started_at_ms,
+        uptime_ms: s.started.map(|t| t.elapsed().as_millis() as u64),
+        restarts: s.restarts,
+        last_exit: s.last_exit.clone(),
+        ready: matches!(s.state, pm_protocol::State::Ready),
+        reason: s.reason.clone(),
+        autostart: def.autostart,
+    }
+}
+
+impl Supervisor {
+    pub fn new(ctx: Context, store: Store) -> Self {
+        let sup = Supervisor {
+            inner: Arc::new(Inner { ctx, registry: Mutex::default(), store, closing: AtomicBool::new(false) }),
+        };
+        // Persist pid changes as they happen; a weak reference lets the supervisor go away.
+        let dirty = sup.inner.ctx.dirty.clone();
+        let weak: Weak<Inner> = Arc::downgrade(&sup.inner);
+        tokio::spawn(async move {
+            loop {
+                dirty.notified().await;
+                match weak.upgrade() {
+                    Some(inner) => Supervisor { inner }.persist(),
+                    None => return,
+                }
+            }
+        });
+        sup
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Registry> {
+        // A panic while holding the lock cannot leave the maps half-updated (each update is one
+        // insert or remove), so a poisoned lock is still sound to use.
+        self.inner.registry.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn events(&self) -> tokio::sync::broadcast::Receiver<pm_protocol::status::Event> {
+        self.inner.ctx.events.subscribe()
+    }
+
+    pub fn logs(&self) -> &crate::logs::LogHub {
+        &self.inner.ctx.logs
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.inner.closing.load(Ordering::SeqCst) {
+            return Err(SupError::ShuttingDown);
+        }
+        Ok(())
+    }
+
+    /// What `state.json` should hold now.
+    fn state_file(&self) -> StateFile {
+        let reg = self.lock();
+        StateFile {
+            definitions: reg.definitions.iter().map(|(n, d)| (n.clone(), (**d).clone())).collect(),
+            instances: reg
+                .instances
+                .iter()
+                .map(|(n, e)| {
+                    let s = e.instance.snapshot();
+                    let record = InstanceRecord {
+                        definition: e.definition.clone(),
+                        args: e.args.clone(),
+                        wanted: e.wanted,
+                        pid: s.pid,
+                        pid_start_time: s.pid_start_time,
+                    };
+                    (n.clone(), record)
+                })
+                .collect(),
+        }
+    }
+
+    /// Queues the current state for writing. Once closing, only `close` writes: actors ending
+    /// must not persist a registry that is being emptied.
+    fn persist(&self) {
+        if !self.inner.closing.load(Ordering::SeqCst) {
+            self.inner.store.queue(self.state_file());
+        }
+    }
+
+    /// Writes the current state and waits until it is on disk.
+    async fn persist_now(&self) {
+        self.inner.store.save(self.state_file()).await;
+    }
+
+    fn new_instance(&self, reg: &mut Registry, name: &str, definition: &str, args: Vec<String>) -> Instance {
+        let def = reg.definitions[definition].clone();
+        let spec = InstanceSpec { name: name.to_string(), def, args: args.clone() };
+        let instance = Instance::spawn(spec, self.inner.ctx.clone());
+        let entry = Entry { definition: definition.to_string(), args, wanted: false, instance: instance.clone() };
+        reg.instances.insert(name.to_string(), entry);
+        instance
+    }
+
+    /// Loads a persisted state: kills what a crashed daemon left running, then starts the
+    /// instances that were wanted and are autostart.
+    pub async fn restore(&self, state: StateFile) -> Result<Vec<InstanceStatus>> {
+        let mut wanted = Vec::new();
+        {
+            let mut reg = self.lock();
+            for (name, def) in state.definitions {
+                reg.definitions.insert(name, Arc::new(def));
+            }
+            for (name, record) in state.instances {
+                if !reg.definitions.contains_key(&record.definition) {
+                    tracing::warn!("{name}: its definition `{}` is gone; dropping it", record.definition);
+                    continue;
+                }
+                if let (Some(pid), Some(start_time)) = (record.pid, record.pid_start_time) {
+                    let id = pm_runtimes::process::Identity { pid, start_time };
+                    if pm_runtimes::process::kill_leftover_group(id) {
+                        tracing::warn!("{name}: killed process group {pid} left by the previous daemon");
+                    }
+                }
+                if record.wanted && reg.definitions[&record.definition].autostart {
+                    wanted.push(name.clone());
+                }
+                self.new_instance(&mut reg, &name, &record.definition, record.args);
+            }
+        }
+        self.persist();
+        self.start_instances(wanted).await
+    }
+
+    /// Statuses of every instance, or of those `name` stands for.
+    pub fn status(&self, name: Option<&str>) -> Result<Vec<InstanceStatus>> {
+        let reg = self.lock();
+        let names = match name {
+            Some(name) => reg.resolve(name)?,
+            None => reg.instances.keys().cloned().collect(),
+        };
+        Ok(names.iter().filter_map(|n| reg.status(n)).collect())
+    }
+
+    /// Every definition with its instances.
+    pub fn ls(&self) -> Vec<DefinitionInfo> {
+        let reg = self.lock();
+        reg.definitions
+            .iter()
+            .map(|(name, def)| DefinitionInfo {
+                name: name.clone(),
+                definition: (**def).clone(),
+                instances: reg.instances_of(name),
+            })
+            .collect()
+    }
+
+    /// The instances a name stands for (for logs).
+    pub fn resolve(&self, name: &str) -> Result<Vec<String>> {
+        self.lock().resolve(name)
+    }
+
+    /// Stops everything (dependents first), writes the state, and ends every actor. Only the
+    /// first call does anything.
+    pub async fn close(&self) {
+        if self.inner.closing.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let names: Vec<String> = self.lock().instances.keys().cloned().collect();
+        // Stopping at shutdown keeps `wanted`, so the next daemon brings the instances back.
+        self.stop_instances(names, false).await;
+        self.persist_now().await;
+        let instances: Vec<Instance> =
+            std::mem::take(&mut self.lock().instances).into_values().map(|e| e.instance).collect();
+        for instance in instances {
+            instance.ask(Command::Exit).await;
+        }
+    }
+}

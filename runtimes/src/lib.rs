@@ -1,0 +1,104 @@
+//! Runtimes: how a sidecar is spawned, watched, signalled and stopped.
+//!
+//! The supervisor only sees the [`Runtime`] and [`Handle`] traits, so native processes (and, later,
+//! in-process tasks and containers) obey one set of restart, readiness, log and stop rules.
+//! [`fake::RecordingRuntime`] records what the supervisor asked for, for unit tests of its logic.
+
+pub mod fake;
+pub mod process;
+mod signal;
+
+pub use signal::{parse_signal, signal_name};
+
+use async_trait::async_trait;
+use nix::sys::signal::Signal;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+use tokio::sync::mpsc;
+
+/// What to run, fully resolved by the daemon (env files merged, paths absolute).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpawnSpec {
+    /// The instance name, for messages.
+    pub instance: String,
+    /// argv; `command[0]` is looked up in PATH when it has no slash.
+    pub command: Vec<String>,
+    pub cwd: Option<PathBuf>,
+    /// Added to (and overriding) the daemon's own environment.
+    pub env: Vec<(String, String)>,
+}
+
+/// Which output a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// One line of output, without its line terminator; invalid UTF-8 is replaced, over-long lines are
+/// split, and a final line without a newline is still delivered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputLine {
+    pub stream: Stream,
+    pub line: String,
+    /// When the line was read.
+    pub at: SystemTime,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exit {
+    /// The exit code, when it exited on its own.
+    pub code: Option<i32>,
+    /// The signal number, when a signal ended it.
+    pub signal: Option<i32>,
+}
+
+/// A running sidecar, as returned by [`Runtime::spawn`].
+pub struct Spawned {
+    pub handle: Box<dyn Handle>,
+    /// Its output, line by line, in order per stream. The sender side never drops a line: it waits
+    /// when the channel is full. The channel closes once every writer of the outputs has gone.
+    pub output: mpsc::Receiver<OutputLine>,
+}
+
+/// Starts sidecars.
+#[async_trait]
+pub trait Runtime: Send + Sync + 'static {
+    async fn spawn(&self, spec: SpawnSpec) -> Result<Spawned, SpawnError>;
+}
+
+/// One running sidecar.
+#[async_trait]
+pub trait Handle: Send {
+    /// The OS process id, where there is one.
+    fn pid(&self) -> Option<u32>;
+
+    /// Waits for the run to end. Cancel-safe: may be used in `select!` and called again.
+    async fn wait(&mut self) -> Exit;
+
+    /// Sends `signal` to the whole run (the process group for native processes).
+    fn signal(&self, signal: Signal) -> std::io::Result<()>;
+
+    /// Stops the run: `signal`, then after `timeout` SIGKILL to everything it started, then waits.
+    /// Whatever it left behind (grandchildren in its group) is killed too, so nothing is orphaned.
+    async fn stop(&mut self, signal: Signal, timeout: Duration) -> Exit;
+
+    /// Kills anything of the run that outlived its main process (after a crash, before a restart).
+    fn sweep(&self);
+}
+
+/// Why a spawn failed; the message names the instance and says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error("{instance}: command is empty")]
+    EmptyCommand { instance: String },
+    #[error("{instance}: executable `{program}` not found{hint}")]
+    NotFound { instance: String, program: String, hint: String },
+    #[error("{instance}: `{program}` is not executable (permission denied)")]
+    PermissionDenied { instance: String, program: String },
+    #[error("{instance}: working directory `{}` does not exist", cwd.display())]
+    NoCwd { instance: String, cwd: PathBuf },
+    #[error("{instance}: cannot start `{program}`: {source}")]
+    Io { instance: String, program: String, source: std::io::Error },
+}

@@ -1,0 +1,87 @@
+//! Native executables, run with `tokio::process`.
+//!
+//! Each child leads its own process group, so a signal or a final SIGKILL reaches everything it
+//! started (shell pipelines, worker pools, grandchildren), and a Ctrl-C aimed at the daemon's
+//! terminal does not hit the sidecars directly.
+
+mod handle;
+mod leftover;
+mod output;
+
+pub use leftover::{Identity, identity, kill_leftover_group};
+
+use crate::{Runtime, SpawnError, SpawnSpec, Spawned, Stream};
+use async_trait::async_trait;
+use handle::ProcessHandle;
+use std::io::ErrorKind;
+use std::process::Stdio;
+use tokio::process::Command;
+use tokio::sync::mpsc;
+
+/// Lines buffered between the pipe readers and the consumer before the readers wait (and, once the
+/// pipes fill up too, the child blocks on write).
+const OUTPUT_CAPACITY: usize = 1024;
+
+/// Runs sidecars as native child processes.
+#[derive(Debug, Default, Clone)]
+pub struct ProcessRuntime;
+
+#[async_trait]
+impl Runtime for ProcessRuntime {
+    async fn spawn(&self, spec: SpawnSpec) -> Result<Spawned, SpawnError> {
+        let Some(program) = spec.command.first().filter(|program| !program.is_empty()) else {
+            return Err(SpawnError::EmptyCommand { instance: spec.instance });
+        };
+        // Checked up front: a missing cwd makes exec fail with ENOENT, which would read as a missing
+        // executable.
+        if let Some(cwd) = &spec.cwd
+            && !cwd.is_dir()
+        {
+            return Err(SpawnError::NoCwd { instance: spec.instance.clone(), cwd: cwd.clone() });
+        }
+
+        let mut command = Command::new(program);
+        command
+            .args(&spec.command[1..])
+            .envs(spec.env.iter().map(|(key, value)| (key, value)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            // The handle decides when the run ends (stop, sweep); dropping it must not kill.
+            .kill_on_drop(false);
+        if let Some(cwd) = &spec.cwd {
+            command.current_dir(cwd);
+        }
+        let mut child = command.spawn().map_err(|source| spawn_error(&spec, program, source))?;
+
+        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+        let handle = ProcessHandle::new(child).map_err(|source| SpawnError::Io {
+            instance: spec.instance.clone(),
+            program: program.clone(),
+            source,
+        })?;
+
+        let (tx, rx) = mpsc::channel(OUTPUT_CAPACITY);
+        if let Some(stdout) = stdout {
+            tokio::spawn(output::pump(stdout, Stream::Stdout, tx.clone()));
+        }
+        if let Some(stderr) = stderr {
+            tokio::spawn(output::pump(stderr, Stream::Stderr, tx));
+        }
+        Ok(Spawned { handle: Box::new(handle), output: rx })
+    }
+}
+
+fn spawn_error(spec: &SpawnSpec, program: &str, source: std::io::Error) -> SpawnError {
+    let instance = spec.instance.clone();
+    let program = program.to_string();
+    match source.kind() {
+        ErrorKind::NotFound => {
+            let hint = if program.contains('/') { " (no such file)" } else { " (not in PATH)" };
+            SpawnError::NotFound { instance, program, hint: hint.to_string() }
+        }
+        ErrorKind::PermissionDenied => SpawnError::PermissionDenied { instance, program },
+        _ => SpawnError::Io { instance, program, source },
+    }
+}

@@ -1,0 +1,80 @@
+//! The command line as a user meets it: definitions, instances, listings and clear errors.
+
+use crate::support::{PM, Pm, run_with_deadline, texts};
+use std::time::Duration;
+
+#[test]
+fn map_ls_start_new_and_named_instances_and_delete() {
+    let pm = Pm::new();
+    let out = pm.ok(&["map", "web", "--instances", "2", "--", "sleep", "1000"]);
+    assert!(out.contains("defined web (web-0, web-1)"), "{out}");
+    let ls = pm.ok(&["ls"]);
+    assert!(ls.contains("web-0,web-1") && ls.contains("sleep 1000"), "{ls}");
+    pm.ok(&["start", "web"]);
+    let extra: Vec<serde_json::Value> = serde_json::from_str(&pm.ok(&["start", "web", "--new", "--json"])).unwrap();
+    let generated = extra[0]["name"].as_str().unwrap().to_string();
+    assert!(generated.starts_with("web-") && generated.split('-').count() >= 3, "{generated}");
+    pm.ok(&["start", "web", "--name", "w2", "--", "5"]);
+    let states: Vec<(String, String)> =
+        pm.status().iter().map(|s| (s["name"].as_str().unwrap().into(), s["state"].as_str().unwrap().into())).collect();
+    assert_eq!(states.len(), 4, "{states:?}");
+    assert!(states.iter().all(|(_, st)| st == "ready"), "{states:?}");
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", pm.instance("w2")["pid"])).unwrap();
+    assert_eq!(String::from_utf8_lossy(&cmdline), "sleep\u{0}1000\u{0}5\u{0}", "extra args appended");
+
+    let restarted = pm.instance("web-0")["pid"].clone();
+    pm.ok(&["restart", "web-0"]);
+    assert_ne!(pm.instance("web-0")["pid"], restarted);
+
+    let deleted = pm.ok(&["delete", "w2"]);
+    assert!(deleted.contains("deleted w2"));
+    pm.ok(&["delete", "web"]);
+    assert!(pm.status().is_empty());
+}
+
+#[test]
+fn errors_are_one_clear_line_and_a_failure_code() {
+    let pm = Pm::new();
+    let err = pm.fails(&["start", "ghost"]);
+    assert_eq!(err.trim(), "pm: no sidecar named `ghost` (`pm ls` lists them)");
+    pm.ok(&["map", "nope", "--", "/no/such/binary", "arg"]);
+    let err = pm.fails(&["start", "nope"]);
+    assert!(err.contains("nope: executable `/no/such/binary` not found"), "{err}");
+    let err = pm.fails(&["map", "Bad.Name", "--", "true"]);
+    assert!(err.contains("invalid name `Bad.Name`"), "{err}");
+    let err = pm.fails(&["map", "web", "--ready", "http:x", "--", "true"]);
+    assert!(err.contains("--ready `http:x`"), "{err}");
+    let err = pm.fails(&["map", "nope", "--", "true"]);
+    assert!(err.contains("already defined"), "{err}");
+    let err = pm.fails(&["stop"]);
+    assert!(err.contains("--all"), "{err}");
+}
+
+#[test]
+fn an_unusable_pm_home_is_a_clear_error() {
+    let mut cmd = std::process::Command::new(PM);
+    cmd.args(["status"]).env("PM_HOME", "/proc/no-such-dir/pm");
+    let out = run_with_deadline(cmd, Duration::from_secs(30));
+    let (_, err) = texts(&out);
+    assert!(!out.status.success());
+    assert!(err.starts_with("pm: cannot create PM_HOME /proc/no-such-dir/pm"), "{err}");
+}
+
+#[test]
+fn an_invalid_project_file_names_file_key_and_line() {
+    let pm = Pm::new();
+    pm.write("pm.toml", "[sidecars.web]\ncommand = \"sleep 1\"\nrestart = \"sometimes\"\n");
+    let err = pm.fails(&["start"]);
+    assert!(err.contains("pm.toml:3") && err.contains("sidecars.web.restart") && err.contains("sometimes"), "{err}");
+    pm.write("pm.toml", "[sidecars.web]\ncomand = \"sleep 1\"\n");
+    let err = pm.fails(&["start"]);
+    assert!(err.contains("pm.toml:2") && err.contains("comand"), "{err}");
+}
+
+#[test]
+fn schema_describes_the_project_file() {
+    let pm = Pm::new();
+    let schema: serde_json::Value = serde_json::from_str(&pm.ok(&["schema"])).unwrap();
+    let text = schema.to_string();
+    assert!(text.contains("sidecars") && text.contains("depends_on") && text.contains("ready_timeout"), "{text}");
+}

@@ -1,0 +1,10 @@
+//! Black-box tests: the real `pm` binary, a temporary PM_HOME each, real processes and signals.
+//! Every wait is on a condition with a deadline; nothing sleeps and hopes.
+
+mod support;
+
+mod cli;
+mod dependencies;
+mod logs;
+mod persistence;
+mod supervision;

@@ -1,0 +1,154 @@
+//! The harness: one temporary PM_HOME and work directory per test, commands with deadlines, and
+//! teardown that stops the daemon (or kills it) so no test leaves a process behind.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const PM: &str = env!("CARGO_BIN_EXE_pm");
+/// Deadline of one CLI call (starts wait for readiness).
+const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct Pm {
+    pub home: tempfile::TempDir,
+    pub dir: tempfile::TempDir,
+}
+
+impl Pm {
+    pub fn new() -> Pm {
+        Pm { home: tempfile::tempdir().unwrap(), dir: tempfile::tempdir().unwrap() }
+    }
+
+    /// A `pm` command in the work directory with this PM_HOME.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(PM);
+        cmd.args(args).env("PM_HOME", self.home.path()).env_remove("PM_LOG").current_dir(self.dir.path());
+        cmd
+    }
+
+    /// Runs `pm args…` to completion (killed and failed past the deadline).
+    pub fn run(&self, args: &[&str]) -> Output {
+        run_with_deadline(self.cmd(args), CALL_TIMEOUT)
+    }
+
+    /// Runs and requires success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        let (stdout, stderr) = texts(&out);
+        assert!(out.status.success(), "pm {args:?} failed ({}):\n{stderr}\n{stdout}", out.status);
+        stdout
+    }
+
+    /// Runs and requires failure; returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        let (stdout, stderr) = texts(&out);
+        assert!(!out.status.success(), "pm {args:?} should have failed:\n{stdout}");
+        stderr
+    }
+
+    /// `pm status --json` as JSON values.
+    pub fn status(&self) -> Vec<serde_json::Value> {
+        serde_json::from_str(&self.ok(&["status", "--json"])).unwrap()
+    }
+
+    /// Status of one instance.
+    pub fn instance(&self, name: &str) -> serde_json::Value {
+        let all = self.status();
+        all.into_iter().find(|s| s["name"] == name).unwrap_or_else(|| panic!("no instance {name}"))
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    pub fn daemon_pid(&self) -> Option<i32> {
+        std::fs::read_to_string(self.home.path().join("daemon.pid")).ok()?.trim().parse().ok()
+    }
+
+    pub fn log_file(&self, instance: &str, stream: &str) -> PathBuf {
+        self.home.path().join("logs").join(format!("{instance}.{stream}.log"))
+    }
+}
+
+impl Drop for Pm {
+    fn drop(&mut self) {
+        let out = run_with_deadline(self.cmd(&["stop", "pm"]), Duration::from_secs(30));
+        if !out.status.success()
+            && let Some(pid) = self.daemon_pid()
+        {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+}
+
+pub fn texts(out: &Output) -> (String, String) {
+    (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+pub fn run_with_deadline(mut cmd: Command, timeout: Duration) -> Output {
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn pm");
+    // Drain both pipes on threads so a chatty command cannot block on a full pipe.
+    let mut out_pipe = child.stdout.take().unwrap();
+    let mut err_pipe = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = out_pipe.read_to_end(&mut buf);
+        buf
+    });
+    let err = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = err_pipe.read_to_end(&mut buf);
+        buf
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{cmd:?} did not finish within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Output { status, stdout: out.join().unwrap(), stderr: err.join().unwrap() }
+}
+
+/// Polls `condition` until it holds; fails the test naming `what` after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether a process is alive (a zombie nobody reaped counts as dead).
+pub fn alive(pid: i64) -> bool {
+    let exists = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok();
+    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| s.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')))
+        .unwrap_or(false);
+    exists && !zombie
+}
+
+/// Lines of a file (empty when missing).
+pub fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path).unwrap_or_default().lines().map(str::to_string).collect()
+}
+
+/// A shell sidecar that records `start <name>` / `stop <name>` in `record`, says `up`, and runs
+/// until stopped.
+pub fn recording_sidecar(name: &str, record: &Path) -> String {
+    let r = record.display();
+    format!(r#"trap 'echo stop {name} >> {r}; exit 0' TERM; echo start {name} >> {r}; echo up; sleep 1000 & wait"#)
+}
