@@ -3,7 +3,6 @@
 
 pub mod api;
 pub mod cli;
-#[path = "config_stub.rs"]
 pub mod config;
 pub mod daemon;
 pub mod home;

@@ -79,6 +79,7 @@ pub struct InstanceStatus {
     /// Restarts since the instance was last started by hand.
     pub restarts: u32,
     pub last_exit: Option<ExitInfo>,
+    /// Ready, or a one-shot that exited as expected: what dependents wait for.
     pub ready: bool,
     /// Why it is in this state (failed, waiting, backoff), in words.
     pub reason: Option<String>,

@@ -7,4 +7,5 @@ mod cli;
 mod dependencies;
 mod logs;
 mod persistence;
+mod protocol;
 mod supervision;

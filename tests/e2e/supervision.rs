@@ -112,3 +112,32 @@ fn log_readiness_waits_for_the_line() {
     assert_eq!(pm.instance("web")["state"], "ready");
     assert!(crate::support::lines(&pm.log_file("web", "out"))[0].ends_with(" listening on 8080"));
 }
+
+#[test]
+fn a_sidecar_slow_to_stop_blocks_neither_the_daemon_nor_other_sidecars() {
+    let pm = Pm::new();
+    pm.ok(&[
+        "map",
+        "stubborn",
+        "--ready",
+        "log:^up$",
+        "--stop-timeout",
+        "20s",
+        "--",
+        "sh",
+        "-c",
+        "trap '' TERM; echo up; sleep 1000 & wait",
+    ]);
+    pm.ok(&["map", "other", "--", "sleep", "1000"]);
+    pm.ok(&["start", "stubborn"]);
+    let mut stopping = pm.cmd(&["stop", "stubborn"]).stdout(std::process::Stdio::null()).spawn().unwrap();
+    wait_until("stubborn stopping", Duration::from_secs(10), || pm.instance("stubborn")["state"] == "stopping");
+    // While it waits out its 20s stop timeout, everything else works.
+    pm.ok(&["start", "other"]);
+    assert_eq!(pm.instance("other")["state"], "ready");
+    assert_eq!(pm.instance("stubborn")["state"], "stopping");
+    let pid = pm.instance("stubborn")["pid"].as_i64().unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    wait_until("stop finished", Duration::from_secs(10), || stopping.try_wait().unwrap().is_some());
+    assert_eq!(pm.instance("stubborn")["state"], "stopped");
+}

@@ -39,7 +39,7 @@ enum Command {
     /// Stop then start sidecars.
     Restart(restart::Args),
     /// Define a sidecar: `pm map web -- python3 -m http.server 8080`.
-    Map(map::Args),
+    Map(Box<map::Args>),
     /// List definitions and their instances.
     Ls(ls::Args),
     /// Show instances: state, pid, uptime, restarts, last exit, readiness.
@@ -66,7 +66,7 @@ pub fn main() -> ExitCode {
             Command::Stop(args) => stop::run(args).await,
             Command::Shutdown => stop::daemon().await,
             Command::Restart(args) => restart::run(args).await,
-            Command::Map(args) => map::run(args).await,
+            Command::Map(args) => map::run(*args).await,
             Command::Ls(args) => ls::run(args).await,
             Command::Status(args) => status::run(args).await,
             Command::Log(args) => log::run(args).await,

@@ -101,7 +101,7 @@ pub fn dependents(deps: &Deps, roots: &[&str]) -> BTreeSet<String> {
     let mut frontier: Vec<String> = roots.iter().map(|r| r.to_string()).collect();
     while let Some(target) = frontier.pop() {
         for (&name, ds) in deps {
-            if ds.iter().any(|d| *d == target) && !roots.contains(&name) && found.insert(name.to_string()) {
+            if ds.contains(&target) && !roots.contains(&name) && found.insert(name.to_string()) {
                 frontier.push(name.to_string());
             }
         }

@@ -1,0 +1,87 @@
+//! The wire as any client sees it: raw NDJSON on the Unix socket, including bad input.
+
+use crate::support::Pm;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+struct Raw {
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+}
+
+impl Raw {
+    fn connect(pm: &Pm) -> Raw {
+        pm.ok(&["start", "pm"]);
+        let stream = UnixStream::connect(pm.home.path().join("pm.sock")).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        Raw { reader: BufReader::new(stream.try_clone().unwrap()), writer: stream }
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).unwrap();
+    }
+
+    fn line(&mut self) -> serde_json::Value {
+        let mut line = String::new();
+        self.reader.read_line(&mut line).expect("an answer before the read timeout");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"))
+    }
+}
+
+#[test]
+fn requests_batches_notifications_and_errors() {
+    let pm = Pm::new();
+    let mut raw = Raw::connect(&pm);
+
+    raw.send(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"pm.ping\"}\n");
+    let pong = raw.line();
+    assert_eq!(pong["id"], 1);
+    assert_eq!(pong["result"]["pid"], pm.daemon_pid().unwrap());
+
+    raw.send(b"{this is not json\n");
+    let err = raw.line();
+    assert_eq!(err["error"]["code"], -32700, "{err}");
+    assert!(err["id"].is_null());
+
+    raw.send(b"{\"jsonrpc\":\"2.0\",\"id\":\"x\",\"method\":\"pm.nope\"}\n");
+    let err = raw.line();
+    assert_eq!((err["id"].as_str(), err["error"]["code"].as_i64()), (Some("x"), Some(-32601)), "{err}");
+
+    raw.send(b"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"pm.status\",\"params\":{\"name\":\"ghost\"}}\n");
+    let err = raw.line();
+    assert_eq!(err["error"]["code"], -32001, "{err}");
+    assert_eq!(err["error"]["message"], "no sidecar named `ghost` (`pm ls` lists them)");
+
+    // A notification gets no answer; the batch's answer is the next line.
+    raw.send(b"{\"jsonrpc\":\"2.0\",\"method\":\"pm.ping\"}\n");
+    raw.send(b"[{\"jsonrpc\":\"2.0\",\"id\":10,\"method\":\"pm.ping\"},{\"jsonrpc\":\"2.0\",\"method\":\"pm.ping\"},{\"jsonrpc\":\"2.0\",\"id\":11,\"method\":\"pm.ls\"}]\n");
+    let batch = raw.line();
+    let ids: Vec<i64> = batch.as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, [10, 11], "{batch}");
+
+    raw.send(b"[]\n");
+    assert_eq!(raw.line()["error"]["code"], -32600);
+}
+
+#[test]
+fn an_oversized_frame_closes_that_connection_with_a_reason_and_others_carry_on() {
+    let pm = Pm::new();
+    pm.ok(&["stop", "pm"]);
+    // A daemon with a small frame limit, so the test sends little.
+    let mut daemon = pm.cmd(&["daemon", "--max-frame", "1024"]).stderr(std::process::Stdio::null()).spawn().unwrap();
+    crate::support::wait_until("daemon up", Duration::from_secs(10), || pm.home.path().join("pm.sock").exists());
+    let stream = UnixStream::connect(pm.home.path().join("pm.sock")).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut raw = Raw { reader: BufReader::new(stream.try_clone().unwrap()), writer: stream };
+    raw.send(&vec![b'x'; 4096]);
+    raw.send(b"\n");
+    let err = raw.line();
+    assert_eq!(err["error"]["code"], -32007, "{err}");
+    assert!(err["error"]["message"].as_str().unwrap().contains("longer than 1024 bytes"));
+    let mut rest = String::new();
+    assert_eq!(raw.reader.read_line(&mut rest).unwrap(), 0, "then the connection is closed");
+    pm.ok(&["status"]);
+    pm.ok(&["stop", "pm"]);
+    let _ = daemon.wait();
+}
