@@ -217,25 +217,42 @@ impl std::fmt::Display for Readiness {
 /// `command` accepts an argv array or a string split like a POSIX shell would.
 mod command {
     use schemars::JsonSchema;
-    use serde::{Deserialize, Deserializer};
+    use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
-    #[derive(Deserialize, JsonSchema)]
-    #[serde(untagged)]
-    #[allow(dead_code)] // only its shape matters, for the JSON Schema
+    /// The accepted shapes, for the JSON Schema.
+    #[derive(JsonSchema)]
+    #[allow(dead_code)] // only its shape matters
     pub enum Schema {
         Line(String),
         Argv(Vec<String>),
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-        let argv = match Schema::deserialize(d)? {
-            Schema::Argv(argv) => argv,
-            Schema::Line(line) => {
-                shell_words::split(&line).map_err(|e| serde::de::Error::custom(format!("command `{line}`: {e}")))?
+    struct Command;
+
+    impl<'de> Visitor<'de> for Command {
+        type Value = Vec<String>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a command line (a string) or an argv array of strings")
+        }
+
+        fn visit_str<E: de::Error>(self, line: &str) -> Result<Vec<String>, E> {
+            shell_words::split(line).map_err(|e| E::custom(format!("command `{line}`: {e}")))
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
+            let mut argv = Vec::new();
+            while let Some(word) = seq.next_element::<String>()? {
+                argv.push(word);
             }
-        };
+            Ok(argv)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+        let argv = d.deserialize_any(Command)?;
         if argv.first().is_none_or(|p| p.is_empty()) {
-            return Err(serde::de::Error::custom("command is empty"));
+            return Err(de::Error::custom("command is empty"));
         }
         Ok(argv)
     }
@@ -261,6 +278,8 @@ mod tests {
         let err = serde_json::from_str::<Definition>(r#"{"command": "echo 'oops"}"#).unwrap_err();
         assert!(err.to_string().contains("command `echo 'oops`"), "{err}");
         assert!(serde_json::from_str::<Definition>(r#"{"command": []}"#).is_err());
+        let err = serde_json::from_str::<Definition>(r#"{"command": 5}"#).unwrap_err().to_string();
+        assert!(err.contains("expected a command line (a string) or an argv array of strings"), "{err}");
     }
 
     #[test]

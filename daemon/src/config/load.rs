@@ -240,12 +240,6 @@ impl Source<'_> {
                 path.pop();
             }
         }
-        // pm-protocol's `command` reads an untagged enum, whose error names a private type.
-        let message = if message.contains("did not match any variant of untagged enum Schema") {
-            "expected a command line (a string) or an argv array of strings"
-        } else {
-            message
-        };
         ConfigError::Parse {
             file: self.file.to_path_buf(),
             line,

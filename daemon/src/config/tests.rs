@@ -334,8 +334,8 @@ fn errors_inside_nested_values_have_the_full_key_path() {
     );
     assert_eq!(
         error("pm.toml", "[sidecars.web]\ncommand = 5\n"),
-        "pm.toml:2: sidecars.web.command: expected a command line (a string) or an argv array \
-         of strings"
+        "pm.toml:2: sidecars.web.command: invalid type: integer `5`, expected a command line (a \
+         string) or an argv array of strings"
     );
     assert_eq!(
         error("pm.yaml", "sidecars:\n  web:\n    autostart: true\n    command: \"echo 'x\"\n"),
