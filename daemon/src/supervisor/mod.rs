@@ -272,3 +272,6 @@ impl Supervisor {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,154 @@
+//! The supervisor's logic against the recording fake runtime: order, sharing, restarts, refusals.
+//! (The same behaviours with real processes are covered by the black-box tests.)
+
+use super::*;
+use crate::home::Home;
+use crate::logs::LogHub;
+use pm_protocol::params::{StartParams, StopParams};
+use pm_protocol::{RestartPolicy, State};
+use pm_runtimes::Exit;
+use pm_runtimes::fake::{Call, RecordingRuntime};
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+struct Harness {
+    sup: Supervisor,
+    fake: RecordingRuntime,
+    _dir: tempfile::TempDir,
+}
+
+fn harness() -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let home = Home::new(dir.path());
+    home.create().unwrap();
+    let fake = RecordingRuntime::default();
+    let ctx = Context {
+        runtime: Arc::new(fake.clone()),
+        logs: LogHub::new(home.clone()),
+        events: tokio::sync::broadcast::channel(64).0,
+        dirty: Default::default(),
+        tracker: Default::default(),
+        daemon_endpoint: "unix:///test/pm.sock".into(),
+    };
+    Harness { sup: Supervisor::new(ctx, Store::spawn(home.state(), home.state_backup())), fake, _dir: dir }
+}
+
+fn def(deps: &[&str]) -> Definition {
+    let mut d = Definition::new(vec!["server".into()]);
+    d.depends_on = deps.iter().map(|s| s.to_string()).collect();
+    d
+}
+
+fn spawned(fake: &RecordingRuntime) -> Vec<String> {
+    fake.calls()
+        .into_iter()
+        .filter_map(|c| match c {
+            Call::Spawn(spec) => Some(spec.instance),
+            _ => None,
+        })
+        .collect()
+}
+
+fn stopped(fake: &RecordingRuntime) -> Vec<String> {
+    fake.calls()
+        .into_iter()
+        .filter_map(|c| match c {
+            Call::Stop { instance, .. } => Some(instance),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    tokio::time::timeout(LIMIT, async {
+        while !cond() {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
+}
+
+fn state(sup: &Supervisor, name: &str) -> InstanceStatus {
+    sup.status(Some(name)).unwrap().remove(0)
+}
+
+#[tokio::test]
+async fn dependencies_spawn_first_and_stop_last() {
+    let h = harness();
+    let defs = BTreeMap::from([("db".into(), def(&[])), ("api".into(), def(&["db"])), ("jobs".into(), def(&["db"]))]);
+    tokio::time::timeout(LIMIT, h.sup.apply(defs, true)).await.unwrap().unwrap();
+    let order = spawned(&h.fake);
+    assert_eq!(order[0], "db", "{order:?}");
+    assert_eq!(order.len(), 3);
+    let env = match &h.fake.calls()[0] {
+        Call::Spawn(spec) => spec.env.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert!(
+        env.contains(&("PM_NAME".into(), "db".into()))
+            && env.contains(&("PM_DAEMON".into(), "unix:///test/pm.sock".into()))
+    );
+
+    tokio::time::timeout(LIMIT, h.sup.stop(StopParams { name: Some("db".into()), all: false })).await.unwrap().unwrap();
+    let order = stopped(&h.fake);
+    assert_eq!(order.last().map(String::as_str), Some("db"), "{order:?}");
+    assert_eq!(order.len(), 3);
+}
+
+#[tokio::test]
+async fn concurrent_starts_of_one_instance_spawn_it_once() {
+    let h = harness();
+    h.sup.map("web".into(), def(&[]), false).await.unwrap();
+    let start = || h.sup.start(StartParams { name: Some("web".into()), ..Default::default() });
+    let (a, b) = tokio::time::timeout(LIMIT, futures::future::join(start(), start())).await.unwrap();
+    assert!(a.is_ok() && b.is_ok());
+    assert_eq!(spawned(&h.fake), ["web"]);
+}
+
+#[tokio::test]
+async fn crashes_restart_until_the_budget_is_spent() {
+    let h = harness();
+    let mut d = def(&[]);
+    d.restart = RestartPolicy::Always;
+    d.backoff_initial = Duration::ZERO;
+    d.max_restarts = 2;
+    h.sup.map("web".into(), d, false).await.unwrap();
+    h.sup.start(StartParams { name: Some("web".into()), ..Default::default() }).await.unwrap();
+    for run in 1..=3 {
+        wait_for("a run to crash", || spawned(&h.fake).len() == run && state(&h.sup, "web").state == State::Ready)
+            .await;
+        assert!(h.fake.exit("web", Exit { code: Some(9), signal: None }));
+    }
+    wait_for("web failed", || state(&h.sup, "web").state == State::Failed).await;
+    let s = state(&h.sup, "web");
+    assert_eq!(s.restarts, 2);
+    assert_eq!(s.reason.as_deref(), Some("gave up after 2 restarts within 1m (last exit: code 9)"));
+    assert_eq!(spawned(&h.fake).len(), 3, "no run after giving up");
+}
+
+#[tokio::test]
+async fn a_spawn_failure_fails_the_start_with_its_message() {
+    let h = harness();
+    h.sup.map("web".into(), def(&[]), false).await.unwrap();
+    h.fake.fail_next_spawn("web", "boom");
+    let err = h.sup.start(StartParams { name: Some("web".into()), ..Default::default() }).await.unwrap_err();
+    assert!(err.to_string().starts_with("web: ") && err.to_string().contains("boom"), "{err}");
+    assert_eq!(state(&h.sup, "web").state, State::Failed);
+}
+
+#[tokio::test]
+async fn refusals_leave_everything_as_it_was() {
+    let h = harness();
+    h.sup.map("db".into(), def(&[]), false).await.unwrap();
+    h.sup.map("api".into(), def(&["db"]), false).await.unwrap();
+    let err = h.sup.map("db".into(), def(&["api"]), true).await.unwrap_err();
+    assert_eq!(err.to_string(), "dependency cycle: api -> db -> api");
+    assert!(h.sup.ls().iter().find(|d| d.name == "db").unwrap().definition.depends_on.is_empty());
+    let err = h.sup.delete("db").await.unwrap_err();
+    assert!(err.to_string().contains("cannot delete `db`: api depend(s) on it"), "{err}");
+    let err = h.sup.map("db".into(), def(&[]), false).await.unwrap_err();
+    assert!(matches!(err, SupError::AlreadyExists(_)));
+    assert!(spawned(&h.fake).is_empty());
+}
