@@ -78,3 +78,32 @@ fn schema_describes_the_project_file() {
     let text = schema.to_string();
     assert!(text.contains("sidecars") && text.contains("depends_on") && text.contains("ready_timeout"), "{text}");
 }
+
+#[test]
+fn env_env_files_and_pm_variables_reach_the_sidecar() {
+    let pm = Pm::new();
+    pm.write("app.env", "# settings\nFROM_FILE=file\nBOTH=file\n");
+    let script = r#"echo "$FROM_FILE $BOTH $PM_NAME $PM_DAEMON $(pwd)""#;
+    pm.ok(&[
+        "map",
+        "envy",
+        "--env-file",
+        "app.env",
+        "--env",
+        "BOTH=flag",
+        "--ready",
+        "exited",
+        "--restart",
+        "never",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    pm.ok(&["start", "envy"]);
+    let line = crate::support::lines(&pm.log_file("envy", "out")).remove(0);
+    let socket = pm.home.path().join("pm.sock");
+    let dir = std::fs::canonicalize(pm.dir.path()).unwrap();
+    let want = format!("file flag envy unix://{} {}", socket.display(), dir.display());
+    assert!(line.ends_with(&want), "{line} vs {want}");
+}
