@@ -39,8 +39,18 @@ pub fn short_duration(ms: u64) -> String {
     }
 }
 
+/// Instances as JSON or as a table, as asked.
+pub fn report(list: &[InstanceStatus], json: bool) -> anyhow::Result<()> {
+    if json {
+        self::json(&list)
+    } else {
+        statuses(list);
+        Ok(())
+    }
+}
+
 /// Instances as a table, with the reason for odd states underneath.
-pub fn statuses(list: &[InstanceStatus]) {
+fn statuses(list: &[InstanceStatus]) {
     if list.is_empty() {
         println!("no sidecars (define one with `pm map` or a pm.toml)");
         return;

@@ -51,11 +51,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             client.daemon().start(params).await?
         }
     };
-    if args.json {
-        output::json(&statuses)?;
-    } else {
-        output::statuses(&statuses);
-    }
+    output::report(&statuses, args.json)?;
     Ok(ExitCode::SUCCESS)
 }
 

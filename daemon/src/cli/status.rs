@@ -17,10 +17,6 @@ pub struct Args {
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let client = connect::daemon(&Home::from_env()).await?;
     let statuses = client.daemon().status(args.name).await?;
-    if args.json {
-        output::json(&statuses)?;
-    } else {
-        output::statuses(&statuses);
-    }
+    output::report(&statuses, args.json)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -29,11 +29,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let client = connect::daemon(&Home::from_env()).await?;
     let stopped = client.daemon().stop(StopParams { name: args.name, all: args.all }).await?;
-    if args.json {
-        output::json(&stopped)?;
-    } else {
-        output::statuses(&stopped);
-    }
+    output::report(&stopped, args.json)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -84,15 +84,7 @@ fn expand(expr: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, In
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn env(name: &str) -> Option<String> {
-        match name {
-            "HOME" => Some("/home/ada".into()),
-            "PORT" => Some("8080".into()),
-            "EMPTY" => Some(String::new()),
-            _ => None,
-        }
-    }
+    use crate::config::tests::env;
 
     fn ok(text: &str) -> String {
         interpolate(text, &env).unwrap()

@@ -21,7 +21,7 @@ mod load;
 mod locate;
 mod schema;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use pm_protocol::Definition;
 use schemars::JsonSchema;

@@ -5,7 +5,8 @@ use pm_protocol::{Readiness, RestartPolicy};
 use std::path::Path;
 use std::time::Duration;
 
-fn env(name: &str) -> Option<String> {
+/// The environment every config test sees.
+pub(super) fn env(name: &str) -> Option<String> {
     match name {
         "HOME" => Some("/home/ada".into()),
         "PORT" => Some("8080".into()),
