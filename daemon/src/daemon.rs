@@ -5,11 +5,12 @@ use crate::api::Api;
 use crate::home::Home;
 use crate::lock::{LockError, PidLock};
 use crate::logs::LogHub;
-use crate::server;
+use crate::mesh::{self, Mesh};
+use crate::server::{self, Shared};
 use crate::store::{self, Loaded, Store, StoreError};
 use crate::supervisor::{Context, Supervisor};
 use pm_protocol::status::now_ms;
-use pm_protocol::{DaemonInfo, PmApiServer, ndjson};
+use pm_protocol::{DaemonInfo, Endpoint, PmApiServer, ndjson};
 use pm_runtimes::Runtime;
 use std::future::Future;
 use std::os::unix::fs::PermissionsExt;
@@ -25,6 +26,8 @@ pub struct DaemonConfig {
     pub max_frame: usize,
     /// How long to wait for connections and log writers to finish at shutdown.
     pub grace: Duration,
+    /// Listeners besides the Unix socket (which is always on).
+    pub listen: Vec<Endpoint>,
 }
 
 impl DaemonConfig {
@@ -34,6 +37,7 @@ impl DaemonConfig {
             runtime: Arc::new(pm_runtimes::process::ProcessRuntime),
             max_frame: ndjson::DEFAULT_MAX_FRAME,
             grace: Duration::from_secs(5),
+            listen: Vec::new(),
         }
     }
 }
@@ -44,27 +48,41 @@ pub enum DaemonError {
     Lock(#[from] LockError),
     #[error(transparent)]
     State(#[from] StoreError),
+    #[error("{0}: this transport is not supported yet")]
+    Unsupported(String),
     #[error("cannot {action} {path}: {source}")]
     Io { action: &'static str, path: String, source: std::io::Error },
 }
 
 pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
     let home = config.home.clone();
-    let io = |action, path: &std::path::Path| {
-        let path = path.display().to_string();
+    let io = |action, path: &dyn std::fmt::Display| {
+        let path = path.to_string();
         move |source| DaemonError::Io { action, path, source }
     };
-    home.create().map_err(io("create", home.root()))?;
+    home.create().map_err(io("create", &home.root().display()))?;
     let _lock = PidLock::acquire(&home.pid_file())?;
 
     // We hold the lock, so a socket file here was left by a daemon that died: replace it.
     let socket = home.socket();
     if socket.exists() {
         tracing::info!("removing stale socket {}", socket.display());
-        std::fs::remove_file(&socket).map_err(io("remove", &socket))?;
+        std::fs::remove_file(&socket).map_err(io("remove", &socket.display()))?;
     }
-    let listener = tokio::net::UnixListener::bind(&socket).map_err(io("listen on", &socket))?;
-    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600)).map_err(io("secure", &socket))?;
+    let listener = tokio::net::UnixListener::bind(&socket).map_err(io("listen on", &socket.display()))?;
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))
+        .map_err(io("secure", &socket.display()))?;
+    let mut tcp = Vec::new();
+    for endpoint in &config.listen {
+        match endpoint {
+            Endpoint::Tcp(addr) => {
+                let listener = tokio::net::TcpListener::bind(addr).await.map_err(io("listen on", addr))?;
+                tcp.push(listener);
+            }
+            other => return Err(DaemonError::Unsupported(other.to_string())),
+        }
+    }
+    let daemon_token = mesh::daemon_token(&home.token()).map_err(io("create", &home.token().display()))?;
 
     let (state, loaded) = store::load(&home.state(), &home.state_backup())?;
     if let Loaded::FromBackup(why) = &loaded {
@@ -73,7 +91,9 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> Re
 
     let tracker = TaskTracker::new();
     let token = CancellationToken::new();
+    let mesh = Mesh::default();
     let ctx = Context {
+        mesh: mesh.clone(),
         runtime: config.runtime,
         logs: LogHub::new(home.clone()),
         events: tokio::sync::broadcast::channel(1024).0,
@@ -89,9 +109,22 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> Re
         started_at_ms: now_ms(),
     };
     let methods = Api { sup: sup.clone(), info, shutdown: token.clone() }.into_rpc();
-    let server =
-        tokio::spawn(server::serve_unix(listener, methods.into(), config.max_frame, token.clone(), tracker.clone()));
-    tracing::info!("pm daemon {} listening on {}", std::process::id(), socket.display());
+    let shared = Arc::new(Shared {
+        methods: methods.into(),
+        mesh: mesh.clone(),
+        sup: sup.clone(),
+        daemon_token,
+        max_frame: config.max_frame,
+    });
+    let mut servers = vec![tokio::spawn(server::serve_unix(listener, shared.clone(), token.clone(), tracker.clone()))];
+    for listener in tcp {
+        servers.push(tokio::spawn(server::serve_tcp(listener, shared.clone(), token.clone(), tracker.clone())));
+    }
+    let deadlines = tokio::spawn(async move { mesh.expire_deadlines().await });
+    let listening: Vec<String> = std::iter::once(format!("unix://{}", socket.display()))
+        .chain(config.listen.iter().map(|e| e.to_string()))
+        .collect();
+    tracing::info!("pm daemon {} listening on {}", std::process::id(), listening.join(", "));
 
     // Bring back what was running; the socket answers meanwhile.
     let restoring = tokio::spawn({
@@ -110,7 +143,10 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> Re
     restoring.abort();
     sup.close().await;
     token.cancel();
-    let _ = server.await;
+    for server in servers {
+        let _ = server.await;
+    }
+    deadlines.abort();
     tracker.close();
     if tokio::time::timeout(config.grace, tracker.wait()).await.is_err() {
         tracing::warn!("some connections or log writers did not finish within {:?}", config.grace);

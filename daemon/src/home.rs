@@ -44,6 +44,9 @@ impl Home {
     pub fn daemon_log(&self) -> PathBuf {
         self.root.join("daemon.log")
     }
+    pub fn token(&self) -> PathBuf {
+        self.root.join("token")
+    }
     pub fn pid_file(&self) -> PathBuf {
         self.root.join("daemon.pid")
     }

@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod home;
 pub mod lock;
 pub mod logs;
+pub mod mesh;
 pub mod server;
 pub mod store;
 pub mod supervisor;

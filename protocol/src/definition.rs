@@ -199,6 +199,8 @@ pub enum Readiness {
     Log(String),
     /// When a TCP connection to this `host:port` succeeds.
     Tcp(String),
+    /// When it has called `pm.register` (it is commandable).
+    Registered,
     /// When it exits with a success code (a one-shot).
     Exited,
 }
@@ -209,6 +211,7 @@ impl std::fmt::Display for Readiness {
             Readiness::Started => f.write_str("started"),
             Readiness::Log(re) => write!(f, "log /{re}/"),
             Readiness::Tcp(addr) => write!(f, "tcp {addr}"),
+            Readiness::Registered => f.write_str("registered"),
             Readiness::Exited => f.write_str("exited successfully"),
         }
     }

@@ -8,6 +8,10 @@ use jsonrpsee::types::ErrorObjectOwned;
 pub enum ErrorCode {
     /// The frame is not JSON (JSON-RPC 2.0).
     ParseError = -32700,
+    /// No such method (JSON-RPC 2.0).
+    MethodNotFound = -32601,
+    /// The params do not fit the method (JSON-RPC 2.0).
+    InvalidParams = -32602,
     /// The frame is JSON but not a request, or an empty batch (JSON-RPC 2.0).
     InvalidRequest = -32600,
     /// No definition or instance of that name.

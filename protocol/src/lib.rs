@@ -5,6 +5,7 @@
 //! (a jsonrpsee `#[rpc]` trait, which gives the server trait and the typed client).
 
 pub mod api;
+pub mod connection;
 pub mod definition;
 pub mod duration;
 pub mod endpoint;
@@ -15,6 +16,7 @@ pub mod status;
 pub mod transport;
 
 pub use api::{PmApiClient, PmApiServer};
+pub use connection::{Connection, FrameError};
 pub use definition::{Definition, Readiness, RestartPolicy, RuntimeKind};
 pub use endpoint::Endpoint;
 pub use error::ErrorCode;

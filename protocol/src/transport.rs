@@ -1,80 +1,71 @@
-//! The client side of a stream connection: jsonrpsee's client over NDJSON on any byte stream
-//! (Unix socket today; TCP and TLS streams plug in the same way).
+//! The client side: jsonrpsee's client over any [`Connection`], and connecting to an endpoint.
 
-use crate::ndjson;
+use crate::connection::{Connection, FrameError, FrameSink, Frames};
+use crate::endpoint::Endpoint;
 use futures::{SinkExt, StreamExt};
 use jsonrpsee::core::client::{Client, ClientBuilder, ReceivedMessage, TransportReceiverT, TransportSenderT};
-use std::path::Path;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
-use tokio_util::codec::{FramedRead, FramedWrite, LinesCodec, LinesCodecError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
-    #[error("connection closed by the daemon")]
+    #[error("connection closed by the peer")]
     Closed,
     #[error("connection error: {0}")]
-    Codec(#[from] LinesCodecError),
+    Frame(#[from] FrameError),
 }
 
-pub struct Sender<W> {
-    inner: FramedWrite<W, LinesCodec>,
+pub struct Sender {
+    sink: FrameSink,
 }
 
-pub struct Receiver<R> {
-    inner: FramedRead<R, LinesCodec>,
+pub struct Receiver {
+    frames: Frames,
 }
 
-impl<W: AsyncWrite + Unpin + Send + 'static> TransportSenderT for Sender<W> {
+impl TransportSenderT for Sender {
     type Error = TransportError;
 
     async fn send(&mut self, msg: String) -> Result<(), Self::Error> {
-        Ok(self.inner.send(msg).await?)
+        Ok(self.sink.send(msg).await?)
     }
 
     async fn close(&mut self) -> Result<(), Self::Error> {
-        Ok(SinkExt::<String>::close(&mut self.inner).await?)
+        Ok(self.sink.close().await?)
     }
 }
 
-impl<R: AsyncRead + Unpin + Send + 'static> TransportReceiverT for Receiver<R> {
+impl TransportReceiverT for Receiver {
     type Error = TransportError;
 
     async fn receive(&mut self) -> Result<ReceivedMessage, Self::Error> {
-        match self.inner.next().await {
-            Some(Ok(line)) => Ok(ReceivedMessage::Text(line)),
+        match self.frames.next().await {
+            Some(Ok(text)) => Ok(ReceivedMessage::Text(text)),
             Some(Err(e)) => Err(e.into()),
             None => Err(TransportError::Closed),
         }
     }
 }
 
-/// Splits a byte stream into a jsonrpsee transport pair with NDJSON framing.
-pub fn ndjson_pair<S>(stream: S, max_frame: usize) -> (Sender<WriteHalf<S>>, Receiver<ReadHalf<S>>)
-where
-    S: AsyncRead + AsyncWrite + Send + 'static,
-{
-    let (read, write) = tokio::io::split(stream);
-    (
-        Sender { inner: FramedWrite::new(write, ndjson::codec(max_frame)) },
-        Receiver { inner: FramedRead::new(read, ndjson::codec(max_frame)) },
-    )
-}
-
-/// A jsonrpsee client over an already connected byte stream.
-pub fn client_over<S>(stream: S, request_timeout: Duration) -> Client
-where
-    S: AsyncRead + AsyncWrite + Send + 'static,
-{
-    let (tx, rx) = ndjson_pair(stream, ndjson::DEFAULT_MAX_FRAME);
+/// A jsonrpsee client over a connection.
+pub fn client_over(conn: Connection, request_timeout: Duration) -> Client {
     ClientBuilder::default()
         .request_timeout(request_timeout)
         .max_buffer_capacity_per_subscription(4096)
-        .build_with_tokio(tx, rx)
+        .build_with_tokio(Sender { sink: conn.sink }, Receiver { frames: conn.frames })
 }
 
-/// Connects to a Unix socket and returns a jsonrpsee client on it.
-pub async fn connect_unix(path: &Path, request_timeout: Duration) -> std::io::Result<Client> {
-    let stream = tokio::net::UnixStream::connect(path).await?;
-    Ok(client_over(stream, request_timeout))
+/// Opens a connection to an endpoint.
+pub async fn connect(endpoint: &Endpoint, max_frame: usize) -> std::io::Result<Connection> {
+    match endpoint {
+        Endpoint::Unix(path) => Ok(Connection::ndjson(tokio::net::UnixStream::connect(path).await?, max_frame)),
+        Endpoint::Tcp(addr) => {
+            let stream = tokio::net::TcpStream::connect(addr).await?;
+            stream.set_nodelay(true)?;
+            Ok(Connection::ndjson(stream, max_frame))
+        }
+        Endpoint::Tls(_) | Endpoint::Ws(_) | Endpoint::Wss(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            format!("{endpoint}: this transport is not available yet"),
+        )),
+    }
 }

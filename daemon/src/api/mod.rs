@@ -1,12 +1,14 @@
 //! The `pm.*` methods. The trait impl only delegates: each method lives in its own file.
 
 mod apply;
+pub mod auth;
 mod delete;
 mod events;
 mod logs;
 mod ls;
 mod map;
 mod ping;
+pub mod register;
 mod restart;
 mod shutdown;
 mod start;
@@ -27,6 +29,12 @@ pub struct Api {
     pub sup: Supervisor,
     pub info: DaemonInfo,
     pub shutdown: CancellationToken,
+}
+
+/// Parses a method's params (an object by name, or an array by position).
+fn params<T: serde::de::DeserializeOwned>(raw: Option<&serde_json::value::RawValue>) -> Result<T, (ErrorCode, String)> {
+    serde_json::from_str(raw.map_or("{}", |r| r.get()))
+        .map_err(|e| (ErrorCode::InvalidParams, format!("invalid params: {e}")))
 }
 
 /// Maps a supervisor error to its stable JSON-RPC code.

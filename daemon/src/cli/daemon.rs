@@ -10,6 +10,9 @@ pub struct Args {
     /// Longest JSON-RPC frame accepted on a connection, in bytes.
     #[arg(long, default_value_t = pm_protocol::ndjson::DEFAULT_MAX_FRAME)]
     max_frame: usize,
+    /// Also listen here (repeatable): tcp://HOST:PORT. The Unix socket is always on.
+    #[arg(long = "listen", value_name = "URL")]
+    listen: Vec<pm_protocol::Endpoint>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -19,6 +22,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
     let mut config = DaemonConfig::new(Home::from_env());
     config.max_frame = args.max_frame;
+    config.listen = args.listen;
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let shutdown = async move {

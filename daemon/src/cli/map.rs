@@ -27,7 +27,7 @@ pub struct Args {
     /// Restart policy: always, on-failure (default), never.
     #[arg(long)]
     restart: Option<String>,
-    /// Readiness: started (default), exited, log:REGEX or tcp:HOST:PORT.
+    /// Readiness: started (default), exited, registered, log:REGEX or tcp:HOST:PORT.
     #[arg(long)]
     ready: Option<String>,
     /// How long readiness may take (default 30s).
@@ -129,9 +129,10 @@ fn parse_ready(text: &str) -> anyhow::Result<Readiness> {
     match text.split_once(':') {
         _ if text == "started" => Ok(Readiness::Started),
         _ if text == "exited" => Ok(Readiness::Exited),
+        _ if text == "registered" => Ok(Readiness::Registered),
         Some(("log", re)) => Ok(Readiness::Log(re.to_string())),
         Some(("tcp", addr)) => Ok(Readiness::Tcp(addr.to_string())),
-        _ => Err(anyhow!("--ready `{text}`: expected started, exited, log:REGEX or tcp:HOST:PORT")),
+        _ => Err(anyhow!("--ready `{text}`: expected started, exited, registered, log:REGEX or tcp:HOST:PORT")),
     }
 }
 

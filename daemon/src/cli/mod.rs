@@ -1,6 +1,7 @@
 //! The `pm` command line. One file per subcommand; they reach the daemon only through the typed
 //! `pm.*` client (auto-starting the daemon when it is not running).
 
+mod call;
 mod connect;
 mod daemon;
 mod delete;
@@ -49,6 +50,8 @@ enum Command {
     Log(log::Args),
     /// Stop and forget a sidecar definition (with its instances) or one instance.
     Delete(delete::Args),
+    /// Call a sidecar's method through the daemon: `pm call calc.add '[1, 2]'`.
+    Call(call::Args),
     /// Print the JSON Schema of project files (pm.toml / pm.yaml / pm.json).
     Schema,
 }
@@ -71,6 +74,7 @@ pub fn main() -> ExitCode {
             Command::Status(args) => status::run(args).await,
             Command::Log(args) => log::run(args).await,
             Command::Delete(args) => delete::run(args).await,
+            Command::Call(args) => call::run(args).await,
             Command::Schema => schema::run(),
         }
     });

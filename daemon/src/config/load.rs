@@ -122,7 +122,7 @@ fn interpolate_definition(
     match &mut def.ready {
         Readiness::Log(re) => *re = src.interpolate(re, env, || at(key!["ready", "log"]))?,
         Readiness::Tcp(addr) => *addr = src.interpolate(addr, env, || at(key!["ready", "tcp"]))?,
-        Readiness::Started | Readiness::Exited => {}
+        Readiness::Started | Readiness::Exited | Readiness::Registered => {}
     }
     def.stop_signal = src.interpolate(&def.stop_signal, env, || at(key!["stop_signal"]))?;
     Ok(())

@@ -1,25 +1,28 @@
-//! One client connection on a stream transport: NDJSON frames in, responses and subscription
-//! notifications out. Requests run concurrently; a slow call never blocks the connection.
+//! One client connection: frames in, answers, notifications and routed requests out. Requests
+//! run concurrently; a slow call never blocks the connection.
 
+use super::Shared;
 use super::dispatch;
+use super::peer::{Identity, Peer};
 use futures::{SinkExt, StreamExt};
-use jsonrpsee::Methods;
-use pm_protocol::{ErrorCode, ndjson};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use pm_protocol::ErrorCode;
+use pm_protocol::connection::{Connection, FrameError, Frames};
+use std::sync::Arc;
 use tokio::sync::mpsc;
-use tokio_util::codec::{FramedRead, FramedWrite, LinesCodecError};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// Serves one connection until the peer closes it, it breaks the framing, or `closed` fires.
-pub async fn serve<S>(stream: S, methods: Methods, max_frame: usize, closed: CancellationToken)
-where
-    S: AsyncRead + AsyncWrite + Send + 'static,
-{
-    let (read, write) = tokio::io::split(stream);
-    let mut frames = FramedRead::new(read, ndjson::codec(max_frame));
+pub async fn serve(conn: Connection, identity: Identity, shared: Arc<Shared>, closed: CancellationToken) {
+    let (peer, frames, writer) = open(conn, identity, &shared);
+    read(peer, frames, writer, shared, closed).await
+}
+
+/// Starts a connection's writer; returns its peer and what remains to read.
+pub fn open(conn: Connection, identity: Identity, shared: &Shared) -> (Arc<Peer>, Frames, JoinHandle<()>) {
+    let Connection { frames, mut sink } = conn;
     let (out, mut queue) = mpsc::channel::<String>(1024);
     let writer = tokio::spawn(async move {
-        let mut sink = FramedWrite::new(write, ndjson::codec(max_frame));
         while let Some(msg) = queue.recv().await {
             // Flush when caught up, so bursts go out in few writes.
             let sent = if queue.is_empty() { sink.send(msg).await } else { sink.feed(msg).await };
@@ -27,37 +30,42 @@ where
                 return;
             }
         }
-        let _ = SinkExt::<String>::close(&mut sink).await;
+        let _ = sink.close().await;
     });
+    (Arc::new(Peer::new(shared.mesh.next_conn_id(), out, identity)), frames, writer)
+}
+
+/// Reads and dispatches frames until the connection ends, then lets its answers drain.
+pub async fn read(
+    peer: Arc<Peer>,
+    mut frames: Frames,
+    writer: JoinHandle<()>,
+    shared: Arc<Shared>,
+    closed: CancellationToken,
+) {
     loop {
         let frame = tokio::select! {
             _ = closed.cancelled() => break,
             frame = frames.next() => frame,
         };
         match frame {
-            Some(Ok(line)) => dispatch::frame(line, &methods, &out, &closed),
-            Some(Err(LinesCodecError::MaxLineLengthExceeded)) => {
-                let reason = format!("frame longer than {max_frame} bytes; closing the connection");
-                let _ = out.send(dispatch::error_response(None, ErrorCode::FrameTooLarge, &reason)).await;
+            Some(Ok(text)) if !text.trim().is_empty() => dispatch::frame(text, &peer, &shared, &closed).await,
+            Some(Ok(_)) => {}
+            Some(Err(FrameError::TooLarge(max))) => {
+                let reason = format!("frame longer than {max} bytes; closing the connection");
+                let _ = peer.out.send(dispatch::error_response(None, ErrorCode::FrameTooLarge, &reason)).await;
                 break;
             }
-            Some(Err(LinesCodecError::Io(e))) => {
-                tracing::debug!("connection read error: {e}");
+            Some(Err(e)) => {
+                tracing::debug!("connection {} read error: {e}", peer.id);
                 break;
             }
             None => break,
         }
     }
-    // Pending calls still answer: their tasks hold `out` until they are done.
-    drop(out);
-    let _ = writer.await;
+    shared.mesh.disconnected(peer.id).await;
     closed.cancel();
-}
-
-/// Tells a client why it is refused, then closes.
-pub async fn refuse<S: AsyncWrite + Unpin>(mut stream: S, reason: &str) {
-    tracing::warn!("refused a connection: {reason}");
-    let line = dispatch::error_response(None, ErrorCode::Unauthorized, reason) + "\n";
-    let _ = stream.write_all(line.as_bytes()).await;
-    let _ = stream.shutdown().await;
+    // Pending answers still go out: their tasks hold clones of `out` until they are done.
+    drop(peer);
+    let _ = writer.await;
 }

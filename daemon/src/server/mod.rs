@@ -1,52 +1,110 @@
-//! Listeners. Accept loops only accept; each connection is served by its own task.
+//! Listeners. Accept loops only accept; each connection is handshaken, authenticated and served
+//! by its own task.
 
 mod connection;
-mod dispatch;
+pub mod dispatch;
+pub mod peer;
 
+use crate::mesh::Mesh;
+use crate::supervisor::Supervisor;
 use jsonrpsee::Methods;
+use peer::Identity;
+use pm_protocol::Connection;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::UnixListener;
+use tokio::net::{TcpListener, UnixListener};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+/// What every connection shares.
+pub struct Shared {
+    pub methods: Methods,
+    pub mesh: Mesh,
+    pub sup: Supervisor,
+    /// Clients on tcp/tls/ws authenticate with this (or a sidecar's own token).
+    pub daemon_token: String,
+    pub max_frame: usize,
+}
+
+/// Serves a connection the daemon opened itself (to a sidecar's direct endpoint) like any
+/// other; returns its id and the sender of frames to it.
+pub fn adopt(
+    conn: Connection,
+    identity: Identity,
+    shared: Arc<Shared>,
+    closed: CancellationToken,
+) -> (u64, tokio::sync::mpsc::Sender<String>) {
+    let (peer, frames, writer) = connection::open(conn, identity, &shared);
+    let handle = (peer.id, peer.out.clone());
+    tokio::spawn(connection::read(peer, frames, writer, shared, closed));
+    handle
+}
 
 /// Serves the Unix socket until `shutdown`. Only the daemon's own user may connect.
 pub async fn serve_unix(
     listener: UnixListener,
-    methods: Methods,
-    max_frame: usize,
+    shared: Arc<Shared>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 ) {
     let uid = nix::unistd::getuid().as_raw();
     loop {
-        let accepted = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            accepted = listener.accept() => accepted,
+        let (stream, _) = match accept(|| listener.accept(), &shutdown).await {
+            Some(accepted) => accepted,
+            None => return,
         };
-        match accepted {
-            Ok((stream, _)) => {
-                let peer = stream.peer_cred().map(|c| c.uid());
-                let methods = methods.clone();
-                let closed = shutdown.child_token();
-                tracker.spawn(async move {
-                    match peer {
-                        Ok(peer) if peer == uid => connection::serve(stream, methods, max_frame, closed).await,
-                        Ok(peer) => {
-                            connection::refuse(
-                                stream,
-                                &format!("uid {peer} may not use this daemon (owned by uid {uid})"),
-                            )
-                            .await
-                        }
-                        Err(e) => tracing::warn!("cannot check the peer of a connection: {e}"),
-                    }
-                });
+        let (shared, closed) = (shared.clone(), shutdown.child_token());
+        tracker.spawn(async move {
+            match stream.peer_cred().map(|c| c.uid()) {
+                Ok(peer) if peer == uid => {
+                    let conn = Connection::ndjson(stream, shared.max_frame);
+                    connection::serve(conn, Identity::Owner, shared, closed).await
+                }
+                Ok(peer) => refuse(stream, &format!("uid {peer} may not use this daemon (owned by uid {uid})")).await,
+                Err(e) => tracing::warn!("cannot check the peer of a connection: {e}"),
             }
-            Err(e) => {
-                // Out of file descriptors and the like: wait a little instead of spinning.
-                tracing::warn!("accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+        });
+    }
+}
+
+/// Serves plain TCP until `shutdown`; clients authenticate with `pm.auth` first.
+pub async fn serve_tcp(listener: TcpListener, shared: Arc<Shared>, shutdown: CancellationToken, tracker: TaskTracker) {
+    loop {
+        let (stream, _) = match accept(|| listener.accept(), &shutdown).await {
+            Some(accepted) => accepted,
+            None => return,
+        };
+        let _ = stream.set_nodelay(true);
+        let conn = Connection::ndjson(stream, shared.max_frame);
+        tracker.spawn(connection::serve(conn, Identity::Anonymous, shared.clone(), shutdown.child_token()));
+    }
+}
+
+/// Waits for the next connection; `None` once shutting down. Accept errors (out of file
+/// descriptors and the like) are logged and retried after a pause instead of spinning.
+async fn accept<T, F>(mut next: impl FnMut() -> F, shutdown: &CancellationToken) -> Option<T>
+where
+    F: Future<Output = std::io::Result<T>>,
+{
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            accepted = next() => match accepted {
+                Ok(accepted) => return Some(accepted),
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
             }
         }
     }
+}
+
+/// Tells a client why it is refused, then closes.
+async fn refuse<S: tokio::io::AsyncWrite + Unpin>(mut stream: S, reason: &str) {
+    use tokio::io::AsyncWriteExt;
+    tracing::warn!("refused a connection: {reason}");
+    let line = dispatch::error_response(None, pm_protocol::ErrorCode::Unauthorized, reason) + "\n";
+    let _ = stream.write_all(line.as_bytes()).await;
+    let _ = stream.shutdown().await;
 }

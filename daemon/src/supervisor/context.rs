@@ -10,6 +10,8 @@ use tokio_util::task::TaskTracker;
 
 #[derive(Clone)]
 pub struct Context {
+    /// The mesh: sidecar tokens, registrations, calls in flight.
+    pub mesh: crate::mesh::Mesh,
     pub runtime: Arc<dyn Runtime>,
     pub logs: LogHub,
     pub events: broadcast::Sender<Event>,

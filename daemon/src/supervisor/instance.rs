@@ -231,6 +231,7 @@ impl Actor {
                 Err(e) => return self.fail(format!("invalid ready log pattern: {e}")),
             },
             Readiness::Tcp(addr) => (None, Some(readiness::tcp(addr.clone()))),
+            Readiness::Registered => (None, Some(self.ctx.mesh.registered(self.spec.name.clone()))),
             Readiness::Started | Readiness::Exited => (None, None),
         };
         let logs = self.ctx.logs.clone();
@@ -260,7 +261,7 @@ impl Actor {
     async fn running(&mut self, mut run: Run) -> Phase {
         let waits_for_readiness = !run.ready && self.spec.def.ready != Readiness::Exited;
         tokio::select! {
-            exit = run.handle.wait() => self.exited(&run, exit),
+            exit = run.handle.wait() => self.exited(run, exit).await,
             cmd = self.rx.recv() => match cmd {
                 Some(Command::Stop(reply)) => {
                     self.stop(&mut run).await;
@@ -338,6 +339,7 @@ impl Actor {
         self.publish(|s| s.state = State::Stopping);
         let signal = parse_signal(&def.stop_signal).unwrap_or(nix::sys::signal::Signal::SIGTERM);
         let exit = run.handle.stop(signal, def.stop_timeout).await;
+        self.ctx.mesh.gone(&self.spec.name, "it was stopped").await;
         self.publish(|s| {
             s.state = State::Stopped;
             s.pid = None;
@@ -350,12 +352,15 @@ impl Actor {
     }
 
     /// The run ended on its own: the restart policy decides what follows.
-    fn exited(&mut self, run: &Run, exit: Exit) -> Phase {
+    async fn exited(&mut self, run: Run, exit: Exit) -> Phase {
         run.handle.sweep();
+        let uptime = run.started.elapsed();
+        drop(run);
+        self.ctx.mesh.gone(&self.spec.name, "it exited").await;
         let info = exit_info(exit);
         let outcome = info.to_string();
         let success = exit.signal.is_none() && self.spec.def.is_success(exit.code);
-        let decision = self.restarts.on_exit(&self.spec.def, &outcome, success, run.started.elapsed(), Instant::now());
+        let decision = self.restarts.on_exit(&self.spec.def, &outcome, success, uptime, Instant::now());
         let (state, reason, phase) = match decision {
             Decision::Restart(delay) => (
                 State::Backoff,
@@ -402,6 +407,7 @@ impl Actor {
         env.extend(def.env.iter().map(|(k, v)| (k.clone(), v.clone())));
         env.push(("PM_NAME".into(), self.spec.name.clone()));
         env.push(("PM_DAEMON".into(), self.ctx.daemon_endpoint.clone()));
+        env.push(("PM_TOKEN".into(), self.ctx.mesh.token_for(&self.spec.name)));
         let mut command = def.command.clone();
         command.extend(self.spec.args.iter().cloned());
         Ok(SpawnSpec { instance: self.spec.name.clone(), command, cwd: def.cwd.clone(), env })

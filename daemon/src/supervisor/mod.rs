@@ -250,6 +250,13 @@ impl Supervisor {
             .collect()
     }
 
+    /// An instance's definition name and whether it is stateless.
+    pub fn definition_of(&self, instance: &str) -> Option<(String, bool)> {
+        let reg = self.lock();
+        let entry = reg.instances.get(instance)?;
+        Some((entry.definition.clone(), reg.definitions.get(&entry.definition)?.stateless))
+    }
+
     /// The instances a name stands for (for logs).
     pub fn resolve(&self, name: &str) -> Result<Vec<String>> {
         self.lock().resolve(name)

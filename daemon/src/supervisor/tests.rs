@@ -24,6 +24,7 @@ fn harness() -> Harness {
     home.create().unwrap();
     let fake = RecordingRuntime::default();
     let ctx = Context {
+        mesh: Default::default(),
         runtime: Arc::new(fake.clone()),
         logs: LogHub::new(home.clone()),
         events: tokio::sync::broadcast::channel(64).0,

@@ -1,0 +1,43 @@
+//! Secrets: the daemon's token (for tcp/tls/ws clients) and each sidecar's own token.
+
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+/// 128 random bits as hex, from the kernel.
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 16];
+    // /dev/urandom never blocks once the system is up and cannot run dry.
+    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).expect("/dev/urandom is readable");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The daemon's token from PM_HOME/token, created (mode 0600) on first use.
+pub fn daemon_token(path: &Path) -> std::io::Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(token) if !token.trim().is_empty() => return Ok(token.trim().to_string()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let token = new_token();
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    writeln!(file, "{token}")?;
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn the_daemon_token_is_created_private_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        let first = super::daemon_token(&path).unwrap();
+        assert_eq!(first.len(), 32);
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(super::daemon_token(&path).unwrap(), first);
+        assert_ne!(super::new_token(), super::new_token());
+    }
+}

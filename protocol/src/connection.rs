@@ -1,0 +1,49 @@
+//! One framed connection, whatever the transport: text messages in, text messages out. Stream
+//! transports (unix, tcp, tls) frame with NDJSON; WebSocket carries one message per text frame.
+
+use crate::ndjson;
+use futures::stream::BoxStream;
+use futures::{Sink, SinkExt, StreamExt, TryStreamExt};
+use std::pin::Pin;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::codec::{FramedRead, FramedWrite, LinesCodecError};
+
+/// Incoming messages.
+pub type Frames = BoxStream<'static, Result<String, FrameError>>;
+/// Outgoing messages.
+pub type FrameSink = Pin<Box<dyn Sink<String, Error = FrameError> + Send>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("frame longer than {0} bytes")]
+    TooLarge(usize),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("websocket: {0}")]
+    WebSocket(String),
+}
+
+pub struct Connection {
+    pub frames: Frames,
+    pub sink: FrameSink,
+}
+
+impl Connection {
+    /// NDJSON over a byte stream, each line bounded to `max_frame` bytes.
+    pub fn ndjson<S>(stream: S, max_frame: usize) -> Connection
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let (read, write) = tokio::io::split(stream);
+        let frames = FramedRead::new(read, ndjson::codec(max_frame)).map_err(move |e| match e {
+            LinesCodecError::MaxLineLengthExceeded => FrameError::TooLarge(max_frame),
+            LinesCodecError::Io(e) => FrameError::Io(e),
+        });
+        let sink =
+            SinkExt::<String>::sink_map_err(FramedWrite::new(write, ndjson::codec(max_frame)), move |e| match e {
+                LinesCodecError::MaxLineLengthExceeded => FrameError::TooLarge(max_frame),
+                LinesCodecError::Io(e) => FrameError::Io(e),
+            });
+        Connection { frames: frames.boxed(), sink: Box::pin(sink) }
+    }
+}
