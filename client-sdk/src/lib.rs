@@ -33,10 +33,11 @@ pub struct Client {
 impl Client {
     /// Connects over the daemon's Unix socket.
     pub async fn connect_unix(path: &Path) -> Result<Client, Error> {
-        let rpc = transport::connect_unix(path, DEFAULT_REQUEST_TIMEOUT)
+        let endpoint = pm_protocol::Endpoint::Unix(path.to_path_buf());
+        let conn = transport::connect(&endpoint, pm_protocol::ndjson::DEFAULT_MAX_FRAME)
             .await
-            .map_err(|source| Error::Connect { endpoint: format!("unix://{}", path.display()), source })?;
-        Ok(Client { rpc })
+            .map_err(|source| Error::Connect { endpoint: endpoint.to_string(), source })?;
+        Ok(Client { rpc: transport::client_over(conn, DEFAULT_REQUEST_TIMEOUT) })
     }
 
     /// The daemon's own `pm.*` API (see [`PmApiClient`]).
