@@ -34,7 +34,7 @@ impl Client {
     /// Connects over the daemon's Unix socket.
     pub async fn connect_unix(path: &Path) -> Result<Client, Error> {
         let endpoint = pm_protocol::Endpoint::Unix(path.to_path_buf());
-        let conn = transport::connect(&endpoint, pm_protocol::ndjson::DEFAULT_MAX_FRAME)
+        let conn = transport::connect(&endpoint, &Default::default())
             .await
             .map_err(|source| Error::Connect { endpoint: endpoint.to_string(), source })?;
         Ok(Client { rpc: transport::client_over(conn, DEFAULT_REQUEST_TIMEOUT) })

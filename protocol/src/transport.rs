@@ -54,8 +54,28 @@ pub fn client_over(conn: Connection, request_timeout: Duration) -> Client {
         .build_with_tokio(Sender { sink: conn.sink }, Receiver { frames: conn.frames })
 }
 
+/// How to connect.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// Longest frame accepted.
+    pub max_frame: usize,
+    /// Sent as `Authorization: Bearer` in the WebSocket handshake (stream transports
+    /// authenticate with a `pm.auth` call instead, after connecting).
+    pub token: Option<String>,
+    /// PEM certificate(s) to trust for tls:// and wss:// (e.g. the daemon's self-signed one);
+    /// none: the system's roots.
+    pub tls_ca: Option<std::path::PathBuf>,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions { max_frame: crate::ndjson::DEFAULT_MAX_FRAME, token: None, tls_ca: None }
+    }
+}
+
 /// Opens a connection to an endpoint.
-pub async fn connect(endpoint: &Endpoint, max_frame: usize) -> std::io::Result<Connection> {
+pub async fn connect(endpoint: &Endpoint, opts: &ConnectOptions) -> std::io::Result<Connection> {
+    let max_frame = opts.max_frame;
     match endpoint {
         Endpoint::Unix(path) => Ok(Connection::ndjson(tokio::net::UnixStream::connect(path).await?, max_frame)),
         Endpoint::Tcp(addr) => {

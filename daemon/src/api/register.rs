@@ -46,7 +46,8 @@ pub async fn register(
         .transpose()?;
     let (conn, out) = match (&parsed, direct) {
         (Some(endpoint), true) => {
-            let conn = pm_protocol::transport::connect(endpoint, shared.max_frame).await.map_err(|e| {
+            let opts = pm_protocol::transport::ConnectOptions { max_frame: shared.max_frame, ..Default::default() };
+            let conn = pm_protocol::transport::connect(endpoint, &opts).await.map_err(|e| {
                 (ErrorCode::InvalidParams, format!("cannot connect to {endpoint} for direct calls: {e}"))
             })?;
             let (id, out) = adopt(conn, Identity::Sidecar(instance.clone()), shared.clone(), CancellationToken::new());
