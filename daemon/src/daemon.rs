@@ -102,13 +102,17 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> Re
         daemon_endpoint: format!("unix://{}", socket.display()),
     };
     let sup = Supervisor::new(ctx, Store::spawn(home.state(), home.state_backup()));
+    let endpoints: Vec<String> = std::iter::once(format!("unix://{}", socket.display()))
+        .chain(config.listen.iter().map(|e| e.to_string()))
+        .collect();
     let info = DaemonInfo {
+        endpoints: endpoints.clone(),
         version: env!("CARGO_PKG_VERSION").to_string(),
         pid: std::process::id(),
         home: home.root().to_path_buf(),
         started_at_ms: now_ms(),
     };
-    let methods = Api { sup: sup.clone(), info, shutdown: token.clone() }.into_rpc();
+    let methods = Api { sup: sup.clone(), mesh: mesh.clone(), info, shutdown: token.clone() }.into_rpc();
     let shared = Arc::new(Shared {
         methods: methods.into(),
         mesh: mesh.clone(),

@@ -2,7 +2,7 @@
 //! daemon implements `PmApiServer`, the CLI and the SDK call through `PmApiClient`.
 
 use crate::params::{StartParams, StopParams};
-use crate::status::{Event, LogEvent};
+use crate::status::{ConnectInfo, Event, LogEvent};
 use crate::{DaemonInfo, Definition, DefinitionInfo, InstanceStatus};
 use jsonrpsee::core::{RpcResult, SubscriptionResult};
 use jsonrpsee::proc_macros::rpc;
@@ -45,6 +45,10 @@ pub trait PmApi {
     /// Status of every instance, or of one definition's or instance's.
     #[method(name = "status", param_kind = map)]
     async fn status(&self, name: Option<String>) -> RpcResult<Vec<InstanceStatus>>;
+
+    /// How to reach a sidecar: through the daemon, and directly if it serves an endpoint.
+    #[method(name = "connect", param_kind = map)]
+    async fn connect(&self, name: String) -> RpcResult<ConnectInfo>;
 
     /// Stops every instance in reverse dependency order, then the daemon.
     #[method(name = "shutdown")]

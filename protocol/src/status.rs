@@ -101,6 +101,29 @@ pub struct DaemonInfo {
     pub pid: u32,
     pub home: PathBuf,
     pub started_at_ms: u64,
+    /// Where the daemon listens (`unix:///…/pm.sock`, `tcp://…`, …).
+    pub endpoints: Vec<String>,
+}
+
+/// How to reach a sidecar, as `pm connect` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ConnectInfo {
+    pub name: String,
+    /// Call `<name>.<method>` on any of these: the daemon routes it.
+    pub via_daemon: Vec<String>,
+    pub instances: Vec<InstanceEndpoint>,
+}
+
+/// One instance's mesh presence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct InstanceEndpoint {
+    pub instance: String,
+    pub state: State,
+    /// Whether it called `pm.register` (it is commandable).
+    pub registered: bool,
+    pub methods: Vec<String>,
+    /// Where it serves direct calls, if it said.
+    pub direct: Option<String>,
 }
 
 /// Which output a log line came from.

@@ -6,6 +6,7 @@ mod support;
 mod cli;
 mod dependencies;
 mod logs;
+mod mesh;
 mod persistence;
 mod protocol;
 mod supervision;

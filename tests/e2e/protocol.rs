@@ -1,38 +1,14 @@
 //! The wire as any client sees it: raw NDJSON on the Unix socket, including bad input.
 
-use crate::support::Pm;
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
+use crate::support::{Pm, Raw};
+use std::io::BufRead;
 use std::time::Duration;
-
-struct Raw {
-    reader: BufReader<UnixStream>,
-    writer: UnixStream,
-}
-
-impl Raw {
-    fn connect(pm: &Pm) -> Raw {
-        pm.ok(&["start", "pm"]);
-        let stream = UnixStream::connect(pm.home.path().join("pm.sock")).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        Raw { reader: BufReader::new(stream.try_clone().unwrap()), writer: stream }
-    }
-
-    fn send(&mut self, bytes: &[u8]) {
-        self.writer.write_all(bytes).unwrap();
-    }
-
-    fn line(&mut self) -> serde_json::Value {
-        let mut line = String::new();
-        self.reader.read_line(&mut line).expect("an answer before the read timeout");
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"))
-    }
-}
 
 #[test]
 fn requests_batches_notifications_and_errors() {
     let pm = Pm::new();
-    let mut raw = Raw::connect(&pm);
+    pm.ok(&["start", "pm"]);
+    let mut raw = Raw::unix(&pm);
 
     raw.send(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"pm.ping\"}\n");
     let pong = raw.line();
@@ -71,9 +47,7 @@ fn an_oversized_frame_closes_that_connection_with_a_reason_and_others_carry_on()
     // A daemon with a small frame limit, so the test sends little.
     let mut daemon = pm.cmd(&["daemon", "--max-frame", "1024"]).stderr(std::process::Stdio::null()).spawn().unwrap();
     crate::support::wait_until("daemon up", Duration::from_secs(10), || pm.home.path().join("pm.sock").exists());
-    let stream = UnixStream::connect(pm.home.path().join("pm.sock")).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut raw = Raw { reader: BufReader::new(stream.try_clone().unwrap()), writer: stream };
+    let mut raw = Raw::unix(&pm);
     raw.send(&vec![b'x'; 4096]);
     raw.send(b"\n");
     let err = raw.line();

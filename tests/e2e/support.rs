@@ -1,7 +1,8 @@
 //! The harness: one temporary PM_HOME and work directory per test, commands with deadlines, and
 //! teardown that stops the daemon (or kills it) so no test leaves a process behind.
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -151,4 +152,47 @@ pub fn lines(path: &Path) -> Vec<String> {
 pub fn recording_sidecar(name: &str, record: &Path) -> String {
     let r = record.display();
     format!(r#"trap 'echo stop {name} >> {r}; exit 0' TERM; echo start {name} >> {r}; echo up; sleep 1000 & wait"#)
+}
+
+/// A raw NDJSON client, as any language would write one.
+pub struct Raw {
+    pub reader: BufReader<Box<dyn Read + Send>>,
+    writer: Box<dyn Write + Send>,
+}
+
+impl Raw {
+    /// On the daemon's Unix socket (the daemon must be running).
+    pub fn unix(pm: &Pm) -> Raw {
+        let stream = UnixStream::connect(pm.home.path().join("pm.sock")).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        Raw { reader: BufReader::new(Box::new(stream.try_clone().unwrap())), writer: Box::new(stream) }
+    }
+
+    /// On a TCP listener.
+    pub fn tcp(addr: &str) -> Raw {
+        let stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        Raw { reader: BufReader::new(Box::new(stream.try_clone().unwrap())), writer: Box::new(stream) }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).unwrap();
+    }
+
+    pub fn send_json(&mut self, value: &serde_json::Value) {
+        self.send(format!("{value}\n").as_bytes());
+    }
+
+    /// The next message (fails after the read timeout).
+    pub fn line(&mut self) -> serde_json::Value {
+        let mut line = String::new();
+        self.reader.read_line(&mut line).expect("an answer before the read timeout");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"))
+    }
+
+    /// Sends a request and returns its answer (no other traffic may be in flight).
+    pub fn call(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
+        self.send_json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}));
+        self.line()
+    }
 }

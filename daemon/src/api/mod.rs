@@ -2,6 +2,7 @@
 
 mod apply;
 pub mod auth;
+mod connect;
 mod delete;
 mod events;
 mod logs;
@@ -27,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 /// The daemon's API: the supervisor, who the daemon is, and how to stop it.
 pub struct Api {
     pub sup: Supervisor,
+    pub mesh: crate::mesh::Mesh,
     pub info: DaemonInfo,
     pub shutdown: CancellationToken,
 }
@@ -77,6 +79,9 @@ impl PmApiServer for Api {
     }
     async fn status(&self, name: Option<String>) -> RpcResult<Vec<InstanceStatus>> {
         status::status(self, name.as_deref())
+    }
+    async fn connect(&self, name: String) -> RpcResult<pm_protocol::status::ConnectInfo> {
+        connect::connect(self, &name)
     }
     async fn shutdown(&self) -> RpcResult<()> {
         shutdown::shutdown(self).await

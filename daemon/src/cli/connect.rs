@@ -3,7 +3,7 @@
 use crate::home::Home;
 use anyhow::{Context, anyhow, bail};
 use pm_client::{Client, PmApiClient};
-use pm_protocol::DaemonInfo;
+use pm_protocol::{DaemonInfo, Endpoint};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -19,15 +19,26 @@ pub async fn existing(home: &Home) -> Option<(Client, DaemonInfo)> {
 
 /// Connects to the daemon, starting it in the background if it is not running.
 pub async fn daemon(home: &Home) -> anyhow::Result<Client> {
-    match existing(home).await {
-        Some((client, _)) => Ok(client),
-        None => Ok(spawn_daemon(home).await?.0),
+    Ok(daemon_listening(home, &[]).await?.0)
+}
+
+/// The same, starting the daemon with extra listeners; says which of them a daemon that was
+/// already running lacks.
+pub async fn daemon_listening(home: &Home, listen: &[Endpoint]) -> anyhow::Result<(Client, DaemonInfo)> {
+    let Some((client, info)) = existing(home).await else {
+        return spawn_daemon(home, listen).await;
+    };
+    for endpoint in listen {
+        if !info.endpoints.contains(&endpoint.to_string()) {
+            eprintln!("pm: the running daemon does not listen on {endpoint}; `pm stop pm` and start again to add it");
+        }
     }
+    Ok((client, info))
 }
 
 /// Starts `pm daemon` detached (own process group, output to daemon.log) and waits until its
 /// socket answers.
-pub async fn spawn_daemon(home: &Home) -> anyhow::Result<(Client, DaemonInfo)> {
+pub async fn spawn_daemon(home: &Home, listen: &[Endpoint]) -> anyhow::Result<(Client, DaemonInfo)> {
     home.create().with_context(|| format!("cannot create PM_HOME {}", home.root().display()))?;
     let log_path = home.daemon_log();
     let log = std::fs::OpenOptions::new()
@@ -38,6 +49,7 @@ pub async fn spawn_daemon(home: &Home) -> anyhow::Result<(Client, DaemonInfo)> {
     let exe = std::env::current_exe().context("cannot find the pm executable")?;
     let mut child = tokio::process::Command::new(exe)
         .arg("daemon")
+        .args(listen.iter().flat_map(|e| ["--listen".to_string(), e.to_string()]))
         .env("PM_HOME", home.root())
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)

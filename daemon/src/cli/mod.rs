@@ -3,6 +3,7 @@
 
 mod call;
 mod connect;
+mod connect_cmd;
 mod daemon;
 mod delete;
 mod log;
@@ -14,6 +15,7 @@ mod schema;
 mod start;
 mod status;
 mod stop;
+mod token;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -52,6 +54,10 @@ enum Command {
     Delete(delete::Args),
     /// Call a sidecar's method through the daemon: `pm call calc.add '[1, 2]'`.
     Call(call::Args),
+    /// How to reach a sidecar: through the daemon, and directly if it serves an endpoint.
+    Connect(connect_cmd::Args),
+    /// Print the daemon's token (for tcp/tls/ws clients).
+    Token,
     /// Print the JSON Schema of project files (pm.toml / pm.yaml / pm.json).
     Schema,
 }
@@ -75,6 +81,8 @@ pub fn main() -> ExitCode {
             Command::Log(args) => log::run(args).await,
             Command::Delete(args) => delete::run(args).await,
             Command::Call(args) => call::run(args).await,
+            Command::Connect(args) => connect_cmd::run(args).await,
+            Command::Token => token::run().await,
             Command::Schema => schema::run(),
         }
     });

@@ -22,6 +22,9 @@ pub struct Args {
     /// Make (or start) the instance of this name.
     #[arg(long = "name", value_name = "INSTANCE", requires = "name")]
     instance: Option<String>,
+    /// When this starts the daemon: also listen here (repeatable), e.g. tcp://127.0.0.1:7700.
+    #[arg(long = "listen", value_name = "URL")]
+    listen: Vec<pm_protocol::Endpoint>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -33,9 +36,8 @@ pub struct Args {
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let home = Home::from_env();
     if args.name.as_deref() == Some(DAEMON_NAME) {
-        return start_daemon(&home, args.json).await;
+        return start_daemon(&home, &args.listen, args.json).await;
     }
-    let client = connect::daemon(&home).await?;
     let statuses = match args.name {
         None => {
             let dir = std::env::current_dir().context("cannot read the current directory")?;
@@ -44,9 +46,15 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 None => config::find(&dir)?,
             };
             let project = config::load(&path, &|k| std::env::var(k).ok())?;
+            let mut listen = args.listen;
+            for url in &project.daemon.listen {
+                listen.push(url.parse()?);
+            }
+            let (client, _) = connect::daemon_listening(&home, &listen).await?;
             client.daemon().apply(project.sidecars, true).await?
         }
         Some(name) => {
+            let (client, _) = connect::daemon_listening(&home, &args.listen).await?;
             let params = StartParams { name: Some(name), new: args.new, instance: args.instance, args: args.args };
             client.daemon().start(params).await?
         }
@@ -55,17 +63,15 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn start_daemon(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
-    let (info, fresh) = match connect::existing(home).await {
-        Some((_, info)) => (info, false),
-        None => (connect::spawn_daemon(home).await?.1, true),
-    };
+async fn start_daemon(home: &Home, listen: &[pm_protocol::Endpoint], json: bool) -> anyhow::Result<ExitCode> {
+    let fresh = connect::existing(home).await.is_none();
+    let (_, info) = connect::daemon_listening(home, listen).await?;
     if json {
         output::json(&info)?;
     } else if fresh {
-        println!("pm daemon started (pid {}, PM_HOME {})", info.pid, info.home.display());
+        println!("pm daemon started (pid {}, listening on {})", info.pid, info.endpoints.join(", "));
     } else {
-        println!("pm daemon already running (pid {}, PM_HOME {})", info.pid, info.home.display());
+        println!("pm daemon already running (pid {}, listening on {})", info.pid, info.endpoints.join(", "));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -8,6 +8,7 @@ use futures::{SinkExt, StreamExt};
 use pm_protocol::ErrorCode;
 use pm_protocol::connection::{Connection, FrameError, Frames};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -35,6 +36,9 @@ pub fn open(conn: Connection, identity: Identity, shared: &Shared) -> (Arc<Peer>
     (Arc::new(Peer::new(shared.mesh.next_conn_id(), out, identity)), frames, writer)
 }
 
+/// How long a client on tcp/tls may take to authenticate before it is disconnected.
+const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Reads and dispatches frames until the connection ends, then lets its answers drain.
 pub async fn read(
     peer: Arc<Peer>,
@@ -43,9 +47,16 @@ pub async fn read(
     shared: Arc<Shared>,
     closed: CancellationToken,
 ) {
+    let auth_deadline = tokio::time::sleep(AUTH_TIMEOUT);
+    tokio::pin!(auth_deadline);
     loop {
         let frame = tokio::select! {
             _ = closed.cancelled() => break,
+            _ = &mut auth_deadline, if peer.identity() == Identity::Anonymous => {
+                let reason = format!("not authenticated within {AUTH_TIMEOUT:?}; closing the connection");
+                let _ = peer.out.send(dispatch::error_response(None, ErrorCode::Unauthorized, &reason)).await;
+                break;
+            }
             frame = frames.next() => frame,
         };
         match frame {

@@ -1,0 +1,44 @@
+//! `pm connect NAME [--json]`: how to reach a sidecar.
+
+use super::{connect, output};
+use crate::home::Home;
+use pm_protocol::PmApiClient;
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Definition or instance.
+    name: String,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let client = connect::daemon(&Home::from_env()).await?;
+    let info = client.daemon().connect(args.name).await?;
+    if args.json {
+        output::json(&info)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("call {}.<method> through the daemon at:", info.name);
+    for endpoint in &info.via_daemon {
+        println!("  {endpoint}");
+    }
+    let dash = || "-".to_string();
+    let rows: Vec<Vec<String>> = info
+        .instances
+        .iter()
+        .map(|i| {
+            vec![
+                i.instance.clone(),
+                i.state.to_string(),
+                if i.registered { "yes" } else { "no" }.into(),
+                i.direct.clone().unwrap_or_else(dash),
+                if i.methods.is_empty() { dash() } else { i.methods.join(",") },
+            ]
+        })
+        .collect();
+    output::table(&["INSTANCE", "STATE", "REGISTERED", "DIRECT", "METHODS"], &rows);
+    Ok(ExitCode::SUCCESS)
+}
