@@ -2,7 +2,7 @@
 //! daemon implements `PmApiServer`, the CLI and the SDK call through `PmApiClient`.
 
 use crate::params::{StartParams, StopParams};
-use crate::status::{ConnectInfo, Event, LogEvent};
+use crate::status::{AuthInfo, ConnectInfo, Event, LogEvent, RegisterInfo};
 use crate::{DaemonInfo, Definition, DefinitionInfo, InstanceStatus};
 use jsonrpsee::core::{RpcResult, SubscriptionResult};
 use jsonrpsee::proc_macros::rpc;
@@ -62,4 +62,19 @@ pub trait PmApi {
     /// State changes of every instance, as they happen.
     #[subscription(name = "events", unsubscribe = "unevents", item = Event)]
     async fn events(&self) -> SubscriptionResult;
+}
+
+/// Methods whose answer depends on the connection they arrive on (who is calling, where to send
+/// routed calls). The daemon's dispatcher serves them itself, because jsonrpsee's server cannot
+/// see the caller, so only the client side is generated.
+#[rpc(client, namespace = "pm", namespace_separator = ".")]
+pub trait PmSession {
+    /// Authenticates this connection: the daemon's token (owner) or a sidecar's PM_TOKEN.
+    #[method(name = "auth", param_kind = map)]
+    async fn auth(&self, token: String) -> RpcResult<AuthInfo>;
+
+    /// Makes the calling sidecar commandable: the daemon routes `<sidecar>.<method>` to it, over
+    /// this connection (reverse mode) or, with `direct`, to `endpoint`.
+    #[method(name = "register", param_kind = map)]
+    async fn register(&self, methods: Vec<String>, endpoint: Option<String>, direct: bool) -> RpcResult<RegisterInfo>;
 }

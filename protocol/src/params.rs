@@ -25,3 +25,21 @@ pub struct StopParams {
     pub name: Option<String>,
     pub all: bool,
 }
+
+/// `pm.register`'s parameters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct RegisterParams {
+    /// Methods served (empty: the daemon forwards any).
+    pub methods: Vec<String>,
+    /// Where the sidecar also serves calls directly.
+    pub endpoint: Option<String>,
+    /// Send routed calls to `endpoint` instead of over the registering connection.
+    pub direct: bool,
+}
+
+/// `pm.auth`'s parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AuthParams {
+    pub token: String,
+}

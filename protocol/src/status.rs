@@ -178,3 +178,22 @@ pub struct Event {
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
+
+/// The answer to `pm.auth`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "identity", rename_all = "lowercase")]
+pub enum AuthInfo {
+    /// The daemon's owner: every method.
+    Owner,
+    /// A supervised sidecar, which may register.
+    Sidecar { name: String },
+}
+
+/// The answer to `pm.register`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RegisterInfo {
+    /// The instance that registered.
+    pub name: String,
+    /// `reverse` (calls come over this connection) or `direct` (to the endpoint).
+    pub mode: String,
+}

@@ -48,8 +48,8 @@ fn an_oversized_frame_closes_that_connection_with_a_reason_and_others_carry_on()
     let mut daemon = pm.cmd(&["daemon", "--max-frame", "1024"]).stderr(std::process::Stdio::null()).spawn().unwrap();
     crate::support::wait_until("daemon up", Duration::from_secs(10), || pm.home.path().join("pm.sock").exists());
     let mut raw = Raw::unix(&pm);
-    raw.send(&vec![b'x'; 4096]);
-    raw.send(b"\n");
+    // One write: the daemon refuses the frame as soon as it passes the limit, newline or not.
+    raw.send(&[vec![b'x'; 4096], b"\n".to_vec()].concat());
     let err = raw.line();
     assert_eq!(err["error"]["code"], -32007, "{err}");
     assert!(err["error"]["message"].as_str().unwrap().contains("longer than 1024 bytes"));

@@ -4,16 +4,12 @@
 use crate::server::Shared;
 use crate::server::peer::{Identity, Peer};
 use pm_protocol::ErrorCode;
-use serde::Deserialize;
+use pm_protocol::params::AuthParams;
+use pm_protocol::status::AuthInfo;
 use serde_json::value::RawValue;
 
-#[derive(Deserialize)]
-struct Params {
-    token: String,
-}
-
-pub fn auth(peer: &Peer, shared: &Shared, params: Option<&RawValue>) -> Result<serde_json::Value, (ErrorCode, String)> {
-    let Params { token } = super::params(params)?;
+pub fn auth(peer: &Peer, shared: &Shared, params: Option<&RawValue>) -> Result<AuthInfo, (ErrorCode, String)> {
+    let AuthParams { token } = super::params(params)?;
     let identity = if equal(&token, &shared.daemon_token) {
         Identity::Owner
     } else if let Some(instance) = shared.mesh.instance_of_token(&token) {
@@ -23,8 +19,8 @@ pub fn auth(peer: &Peer, shared: &Shared, params: Option<&RawValue>) -> Result<s
     };
     peer.set_identity(identity.clone());
     Ok(match identity {
-        Identity::Sidecar(name) => serde_json::json!({ "identity": "sidecar", "name": name }),
-        _ => serde_json::json!({ "identity": "owner" }),
+        Identity::Sidecar(name) => AuthInfo::Sidecar { name },
+        _ => AuthInfo::Owner,
     })
 }
 

@@ -13,7 +13,7 @@ pub fn connect(api: &Api, name: &str) -> RpcResult<ConnectInfo> {
             InstanceEndpoint {
                 registered: registration.is_some(),
                 methods: registration.as_ref().map(|r| r.methods.to_vec()).unwrap_or_default(),
-                direct: registration.and_then(|r| r.endpoint),
+                direct: registration.and_then(|r| r.endpoint.clone()),
                 instance: s.name,
                 state: s.state,
             }

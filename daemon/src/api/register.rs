@@ -6,36 +6,23 @@ use crate::mesh::Registration;
 use crate::server::peer::{Identity, Peer};
 use crate::server::{Shared, adopt};
 use crate::supervisor::Supervisor;
+use pm_protocol::params::RegisterParams;
+use pm_protocol::status::RegisterInfo;
 use pm_protocol::{Endpoint, ErrorCode, State};
-use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
-#[derive(Deserialize)]
-struct Params {
-    #[serde(default)]
-    methods: Vec<String>,
-    #[serde(default)]
-    endpoint: Option<String>,
-    #[serde(default)]
-    direct: bool,
-}
-
 type Failure = (ErrorCode, String);
 
-pub async fn register(
-    peer: &Peer,
-    shared: &Arc<Shared>,
-    params: Option<&RawValue>,
-) -> Result<serde_json::Value, Failure> {
+pub async fn register(peer: &Peer, shared: &Arc<Shared>, params: Option<&RawValue>) -> Result<RegisterInfo, Failure> {
     let Identity::Sidecar(instance) = peer.identity() else {
         return Err((
             ErrorCode::Unauthorized,
             "pm.register is for sidecars: call pm.auth with the sidecar's PM_TOKEN first".into(),
         ));
     };
-    let Params { methods, endpoint, direct } = super::params(params)?;
+    let RegisterParams { methods, endpoint, direct } = super::params(params)?;
     let (definition, stateless) = shared
         .sup
         .definition_of(&instance)
@@ -58,9 +45,17 @@ pub async fn register(
     };
     let mode = if direct { "direct" } else { "reverse" };
     tracing::info!("{instance}: registered {} method(s), {mode} mode", methods.len());
-    let registration = Registration { definition, stateless, methods: Arc::new(methods), endpoint, conn, out };
-    shared.mesh.register(&instance, registration);
-    Ok(serde_json::json!({ "name": instance, "mode": mode }))
+    let registration = Registration {
+        instance: instance.as_str().into(),
+        definition,
+        stateless,
+        methods: Arc::new(methods),
+        endpoint,
+        conn,
+        out,
+    };
+    shared.mesh.register(registration);
+    Ok(RegisterInfo { name: instance, mode: mode.to_string() })
 }
 
 /// Why a call to `target` cannot be routed, when nobody registered under that name.

@@ -19,8 +19,9 @@ use tokio::sync::{mpsc, watch};
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
 
 /// How the daemon reaches a registered sidecar.
-#[derive(Clone)]
 pub struct Registration {
+    /// The registered instance.
+    pub instance: Arc<str>,
     pub definition: String,
     /// Calls to the definition may go to any of its instances.
     pub stateless: bool,
@@ -36,7 +37,7 @@ pub struct Registration {
 struct Pending {
     reply: Reply,
     caller_id: Box<serde_json::value::RawValue>,
-    target: String,
+    target: Arc<str>,
     conn: u64,
     deadline: tokio::time::Instant,
 }
@@ -48,7 +49,7 @@ pub struct Mesh {
 
 #[derive(Default)]
 struct Inner {
-    registrations: DashMap<String, Registration>,
+    registrations: DashMap<String, Arc<Registration>>,
     pending: DashMap<u64, Pending>,
     next_id: AtomicU64,
     next_conn: AtomicU64,
@@ -81,14 +82,15 @@ impl Mesh {
         self.inner.tokens.get(token).map(|e| e.value().clone())
     }
 
-    pub fn register(&self, instance: &str, registration: Registration) {
-        self.inner.registrations.insert(instance.to_string(), registration);
+    pub fn register(&self, registration: Registration) {
+        let instance = registration.instance.to_string();
+        self.inner.registrations.insert(instance.clone(), Arc::new(registration));
         self.inner.registered.send_modify(|set| {
-            set.insert(instance.to_string());
+            set.insert(instance);
         });
     }
 
-    pub fn registration(&self, instance: &str) -> Option<Registration> {
+    pub fn registration(&self, instance: &str) -> Option<Arc<Registration>> {
         self.inner.registrations.get(instance).map(|r| r.clone())
     }
 
@@ -107,7 +109,7 @@ impl Mesh {
                 set.remove(instance);
             });
         }
-        self.fail_where(|p| p.target == instance, why).await;
+        self.fail_where(|p| &*p.target == instance, why).await;
     }
 
     /// A connection closed: registrations on it end, and calls waiting on it fail.

@@ -4,6 +4,7 @@ use super::{Mesh, Pending, Registration};
 use crate::server::dispatch::error_response;
 use pm_protocol::ErrorCode;
 use serde_json::value::RawValue;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -48,7 +49,8 @@ impl Mesh {
     /// Sends a call to the sidecar `call.target` stands for. A request's answer goes to `reply`
     /// once the sidecar answers (or fails, or the deadline passes); a notification has none.
     pub async fn forward(&self, call: Call<'_>, reply: Option<Reply>) -> Result<(), RouteError> {
-        let (instance, reg) = self.pick(call.target)?;
+        let reg = self.pick(call.target)?;
+        let instance = &reg.instance;
         if !reg.methods.is_empty() && !reg.methods.iter().any(|m| m == call.method) {
             return Err(RouteError::Refused(
                 ErrorCode::MethodNotFound,
@@ -59,7 +61,7 @@ impl Mesh {
         let params = call.params.map(|p| format!(",\"params\":{}", p.get())).unwrap_or_default();
         let (Some(caller_id), Some(reply)) = (call.id, reply) else {
             let msg = format!(r#"{{"jsonrpc":"2.0","method":{method}{params}}}"#);
-            return reg.out.send(msg).await.map_err(|_| gone(&instance));
+            return reg.out.send(msg).await.map_err(|_| gone(instance));
         };
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let pending = Pending {
@@ -73,35 +75,31 @@ impl Mesh {
         let msg = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":{method}{params}}}"#);
         if reg.out.send(msg).await.is_err() {
             self.inner.pending.remove(&id);
-            return Err(gone(&instance));
+            return Err(gone(instance));
         }
         Ok(())
     }
 
     /// The registered instance a target names: itself, or one of a definition's instances
     /// (balanced round-robin when the definition is stateless).
-    fn pick(&self, target: &str) -> Result<(String, Registration), RouteError> {
+    fn pick(&self, target: &str) -> Result<Arc<Registration>, RouteError> {
         if let Some(reg) = self.inner.registrations.get(target) {
-            return Ok((target.to_string(), reg.clone()));
+            return Ok(reg.clone());
         }
-        let mut candidates: Vec<(String, Registration)> = self
-            .inner
-            .registrations
-            .iter()
-            .filter(|r| r.definition == target)
-            .map(|r| (r.key().clone(), r.value().clone()))
-            .collect();
+        let mut candidates: Vec<Arc<Registration>> =
+            self.inner.registrations.iter().filter(|r| r.definition == target).map(|r| r.value().clone()).collect();
         match candidates.len() {
             0 => Err(RouteError::NotRegistered),
             1 => Ok(candidates.remove(0)),
-            n if candidates.iter().all(|(_, r)| r.stateless) => {
-                candidates.sort_by(|a, b| a.0.cmp(&b.0));
+            n if candidates.iter().all(|r| r.stateless) => {
+                candidates.sort_by(|a, b| a.instance.cmp(&b.instance));
                 let turn = self.inner.turns.entry(target.to_string()).or_insert_with(|| AtomicUsize::new(0));
                 let i = turn.fetch_add(1, Ordering::Relaxed) % n;
                 Ok(candidates.swap_remove(i))
             }
             _ => {
-                let names: Vec<&str> = candidates.iter().map(|(n, _)| n.as_str()).collect();
+                let mut names: Vec<&str> = candidates.iter().map(|r| &*r.instance).collect();
+                names.sort_unstable();
                 Err(RouteError::Refused(
                     ErrorCode::InvalidRequest,
                     format!(

@@ -155,13 +155,10 @@ async fn message(
             _ => Handled::Answer(error_response(None, ErrorCode::InvalidRequest, "a message with no method")),
         };
     };
-    let ok = |result: serde_json::Value| match id {
-        Some(id) => Handled::Answer(format!(r#"{{"jsonrpc":"2.0","id":{},"result":{result}}}"#, id.get())),
-        None => Handled::Nothing,
-    };
+
     if method == "pm.auth" {
         return match crate::api::auth::auth(peer, shared, e.params) {
-            Ok(result) => ok(result),
+            Ok(result) => success(id, &result),
             Err((code, msg)) => answer(code, &msg),
         };
     }
@@ -173,7 +170,7 @@ async fn message(
     }
     if method == "pm.register" {
         return match crate::api::register::register(peer, shared, e.params).await {
-            Ok(result) => ok(result),
+            Ok(result) => success(id, &result),
             Err((code, msg)) => answer(code, &msg),
         };
     }
@@ -205,6 +202,16 @@ async fn message(
             let (code, msg) = crate::api::register::not_registered(&shared.sup, target);
             answer(code, &msg)
         }
+    }
+}
+
+/// The answer to a request the dispatcher served itself (none for a notification).
+fn success(id: Option<&RawValue>, result: &impl serde::Serialize) -> Handled {
+    match (id, serde_json::to_string(result)) {
+        (Some(id), Ok(result)) => {
+            Handled::Answer(format!(r#"{{"jsonrpc":"2.0","id":{},"result":{result}}}"#, id.get()))
+        }
+        _ => Handled::Nothing,
     }
 }
 
