@@ -2,7 +2,7 @@
 //! daemon implements `PmApiServer`, the CLI and the SDK call through `PmApiClient`.
 
 use crate::params::{StartParams, StopParams};
-use crate::status::{AuthInfo, ConnectInfo, Event, LogEvent, RegisterInfo};
+use crate::status::{AuthInfo, ConnectInfo, EventItem, LogEvent, RegisterInfo};
 use crate::{DaemonInfo, Definition, DefinitionInfo, InstanceStatus};
 use jsonrpsee::core::{RpcResult, SubscriptionResult};
 use jsonrpsee::proc_macros::rpc;
@@ -59,8 +59,8 @@ pub trait PmApi {
     #[subscription(name = "logs", unsubscribe = "unlogs", item = LogEvent, param_kind = map)]
     async fn logs(&self, name: String, lines: usize, follow: bool) -> SubscriptionResult;
 
-    /// State changes of every instance, as they happen.
-    #[subscription(name = "events", unsubscribe = "unevents", item = Event)]
+    /// State changes of every instance, as they happen. Ends with an `EventItem::End`.
+    #[subscription(name = "events", unsubscribe = "unevents", item = EventItem)]
     async fn events(&self) -> SubscriptionResult;
 }
 

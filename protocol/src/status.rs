@@ -165,7 +165,18 @@ pub enum LogEvent {
     End(String),
 }
 
-/// A state change, as the `pm.events` subscription reports it.
+/// An item of the `pm.events` subscription; the stream always ends with `End`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EventItem {
+    Change(Event),
+    /// This follower fell behind and missed this many changes (`pm status` has the present).
+    Skipped(u64),
+    /// The stream is over (the daemon is stopping).
+    End(String),
+}
+
+/// A state change of an instance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Event {
     pub instance: String,

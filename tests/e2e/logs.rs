@@ -73,3 +73,32 @@ fn log_shows_the_last_lines_then_follows_new_ones() {
     let _ = follower.wait();
     assert_eq!(text(fresh), "fresh line");
 }
+
+#[test]
+fn events_are_followed_and_end_explicitly_when_the_daemon_stops() {
+    let pm = Pm::new();
+    pm.ok(&["map", "svc", "--", "sleep", "1000"]);
+    let mut follower = pm.cmd(&["events", "--json"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let stdout = follower.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // Until the follower is subscribed, changes pass unseen: make changes until it reports one.
+    let mut seen = Vec::new();
+    wait_until("the follower reports a change", Duration::from_secs(10), || {
+        pm.ok(&["restart", "svc"]);
+        seen.extend(rx.try_iter());
+        !seen.is_empty()
+    });
+    let event: serde_json::Value = serde_json::from_str(&seen[0]).unwrap();
+    assert_eq!(event["instance"], "svc");
+    pm.ok(&["stop", "pm"]);
+    wait_until("the follower ends", Duration::from_secs(10), || follower.try_wait().unwrap().is_some());
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut follower.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(err.contains("event stream ended: daemon stopping"), "{err}");
+    assert!(follower.wait().unwrap().success());
+}

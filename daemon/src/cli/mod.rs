@@ -6,6 +6,7 @@ mod connect;
 mod connect_cmd;
 mod daemon;
 mod delete;
+mod events;
 mod log;
 mod ls;
 mod map;
@@ -50,6 +51,8 @@ enum Command {
     /// Show a sidecar's log lines, and follow new ones with -f.
     #[command(alias = "logs")]
     Log(log::Args),
+    /// Follow state changes of every instance as they happen.
+    Events(events::Args),
     /// Stop and forget a sidecar definition (with its instances) or one instance.
     Delete(delete::Args),
     /// Call a sidecar's method through the daemon: `pm call calc.add '[1, 2]'`.
@@ -79,6 +82,7 @@ pub fn main() -> ExitCode {
             Command::Ls(args) => ls::run(args).await,
             Command::Status(args) => status::run(args).await,
             Command::Log(args) => log::run(args).await,
+            Command::Events(args) => events::run(args).await,
             Command::Delete(args) => delete::run(args).await,
             Command::Call(args) => call::run(args).await,
             Command::Connect(args) => connect_cmd::run(args).await,

@@ -14,6 +14,9 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+/// How long a closing connection still forwards a subscription's last notifications.
+const FINAL_GRACE: Duration = Duration::from_millis(500);
+
 /// Notifications a subscription may queue before the connection catches up.
 const SUBSCRIPTION_BUFFER: usize = 4096;
 
@@ -81,8 +84,13 @@ async fn deliver(handled: Handled, peer: &Peer, closed: &CancellationToken) {
             send(peer, answer).await;
             loop {
                 let n = tokio::select! {
-                    _ = closed.cancelled() => return,
                     n = rx.recv() => n,
+                    // Closing (daemon stopping or peer gone): pass on what the subscription still
+                    // sends, such as its final `End`, for a moment; then drop it, which ends it.
+                    _ = closed.cancelled() => match tokio::time::timeout(FINAL_GRACE, rx.recv()).await {
+                        Ok(n) => n,
+                        Err(_) => return,
+                    },
                 };
                 match n {
                     Some(n) if peer.out.send(n.get().to_string()).await.is_ok() => {}
