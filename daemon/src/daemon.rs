@@ -28,16 +28,22 @@ pub struct DaemonConfig {
     pub grace: Duration,
     /// Listeners besides the Unix socket (which is always on).
     pub listen: Vec<Endpoint>,
+    /// Certificate chain and key (PEM) for tls:// and wss:// listeners (`pm tls-cert` makes them).
+    pub tls_cert: std::path::PathBuf,
+    pub tls_key: std::path::PathBuf,
 }
 
 impl DaemonConfig {
     pub fn new(home: Home) -> Self {
+        let (tls_cert, tls_key) = server::secure::default_cert_paths(&home);
         DaemonConfig {
             home,
             runtime: Arc::new(pm_runtimes::process::ProcessRuntime),
             max_frame: ndjson::DEFAULT_MAX_FRAME,
             grace: Duration::from_secs(5),
             listen: Vec::new(),
+            tls_cert,
+            tls_key,
         }
     }
 }
@@ -48,6 +54,10 @@ pub enum DaemonError {
     Lock(#[from] LockError),
     #[error(transparent)]
     State(#[from] StoreError),
+    #[error(
+        "cannot serve tls:// or wss://: {0} (make a certificate with `pm tls-cert`, or give --tls-cert and --tls-key)"
+    )]
+    Tls(#[from] pm_protocol::tls::TlsError),
     #[error("{0}: this transport is not supported yet")]
     Unsupported(String),
     #[error("cannot {action} {path}: {source}")]
@@ -72,14 +82,21 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> Re
     let listener = tokio::net::UnixListener::bind(&socket).map_err(io("listen on", &socket.display()))?;
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))
         .map_err(io("secure", &socket.display()))?;
-    let mut tcp = Vec::new();
+    let (mut tcp, mut tls, mut ws) = (Vec::new(), Vec::new(), Vec::new());
+    // The certificate is read only when a tls:// or wss:// listener needs it.
+    let acceptor = match config.listen.iter().any(|e| matches!(e, Endpoint::Tls(_) | Endpoint::Wss(_))) {
+        true => Some(server::secure::acceptor(&config.tls_cert, &config.tls_key)?),
+        false => None,
+    };
     for endpoint in &config.listen {
-        match endpoint {
-            Endpoint::Tcp(addr) => {
-                let listener = tokio::net::TcpListener::bind(addr).await.map_err(io("listen on", addr))?;
-                tcp.push(listener);
-            }
-            other => return Err(DaemonError::Unsupported(other.to_string())),
+        let addr = server::secure::bind_addr(endpoint).ok_or_else(|| DaemonError::Unsupported(endpoint.to_string()))?;
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(io("listen on", endpoint))?;
+        match (endpoint, &acceptor) {
+            (Endpoint::Tls(_), Some(acceptor)) => tls.push((listener, acceptor.clone())),
+            (Endpoint::Ws(_), _) => ws.push((listener, None)),
+            (Endpoint::Wss(_), Some(acceptor)) => ws.push((listener, Some(acceptor.clone()))),
+            (Endpoint::Tcp(_), _) => tcp.push(listener),
+            _ => return Err(DaemonError::Unsupported(endpoint.to_string())),
         }
     }
     let daemon_token = mesh::daemon_token(&home.token()).map_err(io("create", &home.token().display()))?;
@@ -123,6 +140,14 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> Re
     let mut servers = vec![tokio::spawn(server::serve_unix(listener, shared.clone(), token.clone(), tracker.clone()))];
     for listener in tcp {
         servers.push(tokio::spawn(server::serve_tcp(listener, shared.clone(), token.clone(), tracker.clone())));
+    }
+    for (listener, acceptor) in tls {
+        let serve = server::secure::serve_tls(listener, acceptor, shared.clone(), token.clone(), tracker.clone());
+        servers.push(tokio::spawn(serve));
+    }
+    for (listener, acceptor) in ws {
+        let serve = server::secure::serve_ws(listener, acceptor, shared.clone(), token.clone(), tracker.clone());
+        servers.push(tokio::spawn(serve));
     }
     let deadlines = tokio::spawn(async move { mesh.expire_deadlines().await });
     let listening: Vec<String> = std::iter::once(format!("unix://{}", socket.display()))

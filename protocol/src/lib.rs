@@ -13,7 +13,9 @@ pub mod error;
 pub mod ndjson;
 pub mod params;
 pub mod status;
+pub mod tls;
 pub mod transport;
+pub mod ws;
 
 pub use api::{PmApiClient, PmApiServer};
 pub use connection::{Connection, FrameError};

@@ -83,9 +83,41 @@ pub async fn connect(endpoint: &Endpoint, opts: &ConnectOptions) -> std::io::Res
             stream.set_nodelay(true)?;
             Ok(Connection::ndjson(stream, max_frame))
         }
-        Endpoint::Tls(_) | Endpoint::Ws(_) | Endpoint::Wss(_) => Err(std::io::Error::new(
-            std::io::ErrorKind::Unsupported,
-            format!("{endpoint}: this transport is not available yet"),
-        )),
+        Endpoint::Tls(_) | Endpoint::Ws(_) | Endpoint::Wss(_) => {
+            use crate::{tls, ws};
+            // Names the endpoint and, for an untrusted certificate, the trust that was used.
+            let context = |e: std::io::Error| {
+                let trust = match &opts.tls_ca {
+                    Some(ca) => format!("this client trusts only {}", ca.display()),
+                    None => "this client trusts the system's roots".into(),
+                };
+                let untrusted =
+                    e.get_ref().and_then(|e| e.downcast_ref::<tls::HandshakeFailed>()).is_some_and(|h| h.untrusted());
+                let hint = match untrusted {
+                    true => format!(" ({trust}: give the server's CA, or its self-signed cert.pem, as the CA file)"),
+                    false => String::new(),
+                };
+                std::io::Error::new(e.kind(), format!("{endpoint}: {e}{hint}"))
+            };
+            let tls_config = || tls::client_config(opts.tls_ca.as_deref()).map_err(std::io::Error::other);
+            let token = opts.token.as_deref();
+            match endpoint {
+                Endpoint::Tls(addr) => {
+                    let stream = tls::connect_tls(addr, tls_config()?).await.map_err(context)?;
+                    Ok(Connection::ndjson(stream, max_frame))
+                }
+                Endpoint::Ws(url) => {
+                    let stream = tokio::net::TcpStream::connect(ws::authority(url)?).await.map_err(context)?;
+                    stream.set_nodelay(true)?;
+                    ws::connect(url, stream, token, max_frame).await.map_err(|e| context(e.into()))
+                }
+                _ => {
+                    // wss://, the only one left.
+                    let url = endpoint.to_string();
+                    let stream = tls::connect_tls(ws::authority(&url)?, tls_config()?).await.map_err(context)?;
+                    ws::connect(&url, stream, token, max_frame).await.map_err(|e| context(e.into()))
+                }
+            }
+        }
     }
 }

@@ -10,3 +10,4 @@ mod mesh;
 mod persistence;
 mod protocol;
 mod supervision;
+mod transports;

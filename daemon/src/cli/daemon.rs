@@ -10,9 +10,15 @@ pub struct Args {
     /// Longest JSON-RPC frame accepted on a connection, in bytes.
     #[arg(long, default_value_t = pm_protocol::ndjson::DEFAULT_MAX_FRAME)]
     max_frame: usize,
-    /// Also listen here (repeatable): tcp://HOST:PORT. The Unix socket is always on.
+    /// Also listen here (repeatable): tcp:// or tls://HOST:PORT, ws:// or wss://HOST:PORT/. The Unix socket is always on.
     #[arg(long = "listen", value_name = "URL")]
     listen: Vec<pm_protocol::Endpoint>,
+    /// Certificate chain (PEM) for tls:// and wss:// [default: PM_HOME/tls/cert.pem, see `pm tls-cert`].
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// Its private key (PEM) [default: PM_HOME/tls/key.pem].
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<std::path::PathBuf>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -23,6 +29,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut config = DaemonConfig::new(Home::from_env());
     config.max_frame = args.max_frame;
     config.listen = args.listen;
+    config.tls_cert = args.tls_cert.unwrap_or(config.tls_cert);
+    config.tls_key = args.tls_key.unwrap_or(config.tls_key);
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let shutdown = async move {

@@ -16,6 +16,7 @@ mod schema;
 mod start;
 mod status;
 mod stop;
+mod tls_cert;
 mod token;
 
 use clap::{Parser, Subcommand};
@@ -61,6 +62,8 @@ enum Command {
     Connect(connect_cmd::Args),
     /// Print the daemon's token (for tcp/tls/ws clients).
     Token,
+    /// Write a self-signed certificate and key for tls:// and wss:// (to PM_HOME/tls).
+    TlsCert(tls_cert::Args),
     /// Print the JSON Schema of project files (pm.toml / pm.yaml / pm.json).
     Schema,
 }
@@ -87,6 +90,7 @@ pub fn main() -> ExitCode {
             Command::Call(args) => call::run(args).await,
             Command::Connect(args) => connect_cmd::run(args).await,
             Command::Token => token::run().await,
+            Command::TlsCert(args) => tls_cert::run(args),
             Command::Schema => schema::run(),
         }
     });

@@ -4,6 +4,7 @@
 mod connection;
 pub mod dispatch;
 pub mod peer;
+pub mod secure;
 
 use crate::mesh::Mesh;
 use crate::supervisor::Supervisor;
