@@ -17,6 +17,9 @@ pub type FrameSink = Pin<Box<dyn Sink<String, Error = FrameError> + Send>>;
 pub enum FrameError {
     #[error("frame longer than {0} bytes")]
     TooLarge(usize),
+    /// The bytes cannot be a frame at all (not UTF-8); the connection cannot go on.
+    #[error("{0}")]
+    Malformed(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
     #[error("websocket: {0}")]
@@ -37,6 +40,10 @@ impl Connection {
         let (read, write) = tokio::io::split(stream);
         let frames = FramedRead::new(read, ndjson::codec(max_frame)).map_err(move |e| match e {
             LinesCodecError::MaxLineLengthExceeded => FrameError::TooLarge(max_frame),
+            // The codec reports bytes that are not UTF-8 as invalid data.
+            LinesCodecError::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                FrameError::Malformed("frame is not valid UTF-8".into())
+            }
             LinesCodecError::Io(e) => FrameError::Io(e),
         });
         let sink =

@@ -140,7 +140,7 @@ fn incoming(msg: Result<Message, WsErr>, max_frame: usize) -> Incoming {
         Ok(Message::Text(text)) => Incoming::Frame(Ok(text.as_str().to_owned())),
         Ok(Message::Binary(bytes)) => Incoming::Frame(
             String::from_utf8(bytes.to_vec())
-                .map_err(|_| FrameError::WebSocket("binary message is not UTF-8 JSON".into())),
+                .map_err(|_| FrameError::Malformed("binary message is not UTF-8 JSON".into())),
         ),
         // tungstenite answers pings itself; pongs and raw frames carry nothing for us.
         Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => Incoming::Skip,

@@ -59,3 +59,17 @@ fn an_oversized_frame_closes_that_connection_with_a_reason_and_others_carry_on()
     pm.ok(&["stop", "pm"]);
     let _ = daemon.wait();
 }
+
+#[test]
+fn bytes_that_are_not_utf8_close_that_connection_with_a_reason_and_others_carry_on() {
+    let pm = Pm::new();
+    pm.ok(&["start", "pm"]);
+    let mut raw = Raw::unix(&pm);
+    raw.send(b"\xff\xfe\x00garbage\n");
+    let err = raw.line();
+    assert_eq!(err["error"]["code"], -32700, "{err}");
+    assert!(err["error"]["message"].as_str().unwrap().contains("not valid UTF-8"), "{err}");
+    let mut rest = String::new();
+    assert_eq!(raw.reader.read_line(&mut rest).unwrap(), 0, "then the connection is closed");
+    assert_eq!(Raw::unix(&pm).call("pm.ping", serde_json::json!([]))["result"]["pid"], pm.daemon_pid().unwrap());
+}

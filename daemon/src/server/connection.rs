@@ -67,6 +67,11 @@ pub async fn read(
                 let _ = peer.out.send(dispatch::error_response(None, ErrorCode::FrameTooLarge, &reason)).await;
                 break;
             }
+            Some(Err(FrameError::Malformed(why))) => {
+                let reason = format!("{why}; closing the connection");
+                let _ = peer.out.send(dispatch::error_response(None, ErrorCode::ParseError, &reason)).await;
+                break;
+            }
             Some(Err(e)) => {
                 tracing::debug!("connection {} read error: {e}", peer.id);
                 break;
