@@ -1,47 +1,46 @@
-//! Rust client SDK for pm.
+//! Rust client SDK for pm: the daemon's typed `pm.*` API, calls to sidecars through the mesh,
+//! and serving a sidecar's own methods.
+//!
+//! - [`Client`]: one connection to the daemon over any transport (unix, tcp, tls, ws, wss),
+//!   authenticated as the transport requires: [`Client::from_env`] in a sidecar (or a developer's
+//!   shell), [`Client::connect`] for a URL, [`Client::connect_preferred`] for the best of several
+//!   endpoints.
+//! - [`Client::daemon`]: the typed `pm.*` API ([`PmApiClient`]).
+//! - [`Client::sidecar`]: a [`Sidecar`] proxy: `b.call("add", (1, 2))`, `b.notify(…)`, with
+//!   deadlines; errors keep the daemon's code and message ([`Error::Rpc`]).
+//! - [`serve`] / [`Serve`]: register a jsonrpsee [`RpcModule`](jsonrpsee::RpcModule) as this
+//!   sidecar's methods and answer the calls the daemon routes to it, reconnecting when the
+//!   daemon restarts.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! # async fn demo() -> Result<(), pm_client::Error> {
 //! use pm_client::{Client, PmApiClient};
-//! let client = Client::connect_unix("/run/user/1000/pm/pm.sock".as_ref()).await?;
+//! let client = Client::from_env().await?;
 //! for instance in client.daemon().status(None).await? {
 //!     println!("{} is {}", instance.name, instance.state);
 //! }
+//! let sum: i64 = client.sidecar("adder").call("add", (1, 2)).await?;
 //! # Ok(()) }
 //! ```
 
-pub use pm_protocol::{PmApiClient, params, status};
+mod client;
+pub mod encoding;
+pub mod env;
+mod error;
+mod mux;
+mod options;
+mod serve;
+mod sidecar;
 
-use pm_protocol::transport;
-use std::path::Path;
-use std::time::Duration;
+pub use client::{Client, Identity};
+pub use env::DaemonEnv;
+pub use error::{Error, RpcError, known_code};
+pub use options::{ClientOptions, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT};
+pub use serve::{
+    DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX, DEFAULT_MAX_CONCURRENT, Disconnected, Registered, Serve, serve,
+};
+pub use sidecar::Sidecar;
 
-/// How long a call may take by default. `pm.start` waits for readiness, which can be long.
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
-
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("cannot reach the pm daemon at {endpoint}: {source}")]
-    Connect { endpoint: String, source: std::io::Error },
-}
-
-/// A connection to the daemon.
-pub struct Client {
-    rpc: jsonrpsee::core::client::Client,
-}
-
-impl Client {
-    /// Connects over the daemon's Unix socket.
-    pub async fn connect_unix(path: &Path) -> Result<Client, Error> {
-        let endpoint = pm_protocol::Endpoint::Unix(path.to_path_buf());
-        let conn = transport::connect(&endpoint, &Default::default())
-            .await
-            .map_err(|source| Error::Connect { endpoint: endpoint.to_string(), source })?;
-        Ok(Client { rpc: transport::client_over(conn, DEFAULT_REQUEST_TIMEOUT) })
-    }
-
-    /// The daemon's own `pm.*` API (see [`PmApiClient`]).
-    pub fn daemon(&self) -> &jsonrpsee::core::client::Client {
-        &self.rpc
-    }
-}
+/// The jsonrpsee this SDK is built with, for writing modules to [`serve`].
+pub use jsonrpsee;
+pub use pm_protocol::{Endpoint, ErrorCode, PmApiClient, params, status};

@@ -83,6 +83,8 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> Re
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))
         .map_err(io("secure", &socket.display()))?;
     let (mut tcp, mut tls, mut ws) = (Vec::new(), Vec::new(), Vec::new());
+    // Where clients reach us, with the port actually bound where the URL asked for port 0.
+    let mut endpoints = vec![format!("unix://{}", socket.display())];
     // The certificate is read only when a tls:// or wss:// listener needs it.
     let acceptor = match config.listen.iter().any(|e| matches!(e, Endpoint::Tls(_) | Endpoint::Wss(_))) {
         true => Some(server::secure::acceptor(&config.tls_cert, &config.tls_key)?),
@@ -91,6 +93,11 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> Re
     for endpoint in &config.listen {
         let addr = server::secure::bind_addr(endpoint).ok_or_else(|| DaemonError::Unsupported(endpoint.to_string()))?;
         let listener = tokio::net::TcpListener::bind(addr).await.map_err(io("listen on", endpoint))?;
+        let url = endpoint.to_string();
+        endpoints.push(match (addr.strip_suffix(":0"), listener.local_addr()) {
+            (Some(host), Ok(bound)) => url.replacen(addr, &format!("{host}:{}", bound.port()), 1),
+            _ => url,
+        });
         match (endpoint, &acceptor) {
             (Endpoint::Tls(_), Some(acceptor)) => tls.push((listener, acceptor.clone())),
             (Endpoint::Ws(_), _) => ws.push((listener, None)),
@@ -119,9 +126,8 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> Re
         daemon_endpoint: format!("unix://{}", socket.display()),
     };
     let sup = Supervisor::new(ctx, Store::spawn(home.state(), home.state_backup()));
-    let endpoints: Vec<String> = std::iter::once(format!("unix://{}", socket.display()))
-        .chain(config.listen.iter().map(|e| e.to_string()))
-        .collect();
+    // The registry is complete before any client can ask; only starting waits for later.
+    let wanted = sup.load(state);
     let info = DaemonInfo {
         endpoints: endpoints.clone(),
         version: env!("CARGO_PKG_VERSION").to_string(),
@@ -159,7 +165,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> Re
     let restoring = tokio::spawn({
         let sup = sup.clone();
         async move {
-            if let Err(e) = sup.restore(state).await {
+            if let Err(e) = sup.resume(wanted).await {
                 tracing::error!("restoring instances: {e}");
             }
         }

@@ -22,19 +22,25 @@ const SUBSCRIPTION_BUFFER: usize = 4096;
 
 #[derive(Deserialize)]
 struct Envelope<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "present")]
     id: Option<&'a RawValue>,
     #[serde(borrow, default)]
     method: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     params: Option<&'a RawValue>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "present")]
     result: Option<&'a RawValue>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "present")]
     error: Option<&'a RawValue>,
     /// pm's extension: this call's deadline, when routed to a sidecar.
     #[serde(default)]
     deadline_ms: Option<u64>,
+}
+
+/// A member that is present, even as `null`: `"result": null` is a result and `"id": null` an
+/// id (serde would read both as absent).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
 }
 
 /// What handling one message gave.

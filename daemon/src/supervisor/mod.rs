@@ -197,9 +197,10 @@ impl Supervisor {
         instance
     }
 
-    /// Loads a persisted state: kills what a crashed daemon left running, then starts the
-    /// instances that were wanted and are autostart.
-    pub async fn restore(&self, state: StateFile) -> Result<Vec<InstanceStatus>> {
+    /// Loads a persisted state and kills what a crashed daemon left running. Returns the
+    /// instances that were wanted and are autostart, for [`Supervisor::resume`]. Runs before the
+    /// daemon answers, so nobody sees an empty registry.
+    pub fn load(&self, state: StateFile) -> Vec<String> {
         let mut wanted = Vec::new();
         {
             let mut reg = self.lock();
@@ -224,6 +225,11 @@ impl Supervisor {
             }
         }
         self.persist();
+        wanted
+    }
+
+    /// Starts what [`Supervisor::load`] found wanted.
+    pub async fn resume(&self, wanted: Vec<String>) -> Result<Vec<InstanceStatus>> {
         self.start_instances(wanted).await
     }
 
