@@ -6,6 +6,7 @@ use crate::support::{Pm, Raw};
 use jsonrpsee::core::client::ClientT;
 use jsonrpsee::rpc_params;
 use pm_protocol::api::PmSessionClient;
+use pm_protocol::status::LogEvent;
 use pm_protocol::transport::{ConnectOptions, client_over, connect};
 use pm_protocol::{Endpoint, PmApiClient};
 use std::io::BufRead;
@@ -53,6 +54,21 @@ fn tls_ws_and_wss_carry_daemon_and_routed_calls() {
             assert!(info.endpoints.contains(url), "{url}: {:?}", info.endpoints);
             let sum: i64 = client.request("side.add", rpc_params![20, 22]).await.unwrap();
             assert_eq!(sum, 42, "{url}");
+            // Subscriptions too: the sidecar's log history, then the explicit end.
+            let mut logs = client.logs("side".into(), 5, false).await.unwrap();
+            let mut items = Vec::new();
+            while let Some(item) = tokio::time::timeout(limit, logs.next()).await.unwrap() {
+                let end = matches!(item, Ok(LogEvent::End(_)));
+                items.push(item.unwrap());
+                if end {
+                    break;
+                }
+            }
+            assert!(
+                items.iter().any(|i| matches!(i, LogEvent::Line(l) if l.line == "register: ok")),
+                "{url}: {items:?}"
+            );
+            assert!(matches!(items.last(), Some(LogEvent::End(_))), "{url}: {items:?}");
         }
 
         // A wrong token is refused on each transport, with a reason.
