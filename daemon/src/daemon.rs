@@ -38,7 +38,7 @@ impl DaemonConfig {
         let (tls_cert, tls_key) = server::secure::default_cert_paths(&home);
         DaemonConfig {
             home,
-            runtime: Arc::new(pm_runtimes::process::ProcessRuntime),
+            runtime: Arc::new(crate::runtimes::Runtimes::default()),
             max_frame: ndjson::DEFAULT_MAX_FRAME,
             grace: Duration::from_secs(5),
             listen: Vec::new(),

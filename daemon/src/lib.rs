@@ -9,6 +9,7 @@ pub mod home;
 pub mod lock;
 pub mod logs;
 pub mod mesh;
+pub mod runtimes;
 pub mod server;
 pub mod store;
 pub mod supervisor;

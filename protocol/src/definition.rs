@@ -7,18 +7,22 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// A sidecar definition. Every field but `command` has a default, so a minimal table is
-/// `[sidecars.web]` + `command = ["python3", "-m", "http.server"]`.
+/// A sidecar definition. Every field but `command` (or `docker.image`) has a default, so a
+/// minimal table is `[sidecars.web]` + `command = ["python3", "-m", "http.server"]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Definition {
     /// Which runtime runs it.
     #[serde(default)]
     pub runtime: RuntimeKind,
-    /// The program and its arguments (argv). A string is split like a shell would.
-    #[serde(deserialize_with = "command::deserialize")]
+    /// The program and its arguments (argv); a string is split like a shell would. For a task,
+    /// the task's name and arguments; for a container, optional (the image's default command).
+    #[serde(default, deserialize_with = "command::deserialize", skip_serializing_if = "Vec::is_empty")]
     #[schemars(with = "command::Schema")]
     pub command: Vec<String>,
+    /// The container, for `runtime = "docker"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker: Option<DockerSpec>,
     /// Working directory; relative paths are resolved against the project file's directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cwd: Option<PathBuf>,
@@ -87,6 +91,7 @@ impl Definition {
         Definition {
             runtime: RuntimeKind::default(),
             command,
+            docker: None,
             cwd: None,
             env: BTreeMap::new(),
             env_file: Vec::new(),
@@ -162,14 +167,65 @@ pub enum RuntimeKind {
     /// A native executable in its own process group.
     #[default]
     Process,
+    /// An async Rust task inside the daemon (`command` names it).
+    Task,
+    /// A container driven through the Docker Engine API (see `docker`).
+    Docker,
 }
 
 impl std::fmt::Display for RuntimeKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             RuntimeKind::Process => "process",
+            RuntimeKind::Task => "task",
+            RuntimeKind::Docker => "docker",
         })
     }
+}
+
+/// A container: `[sidecars.web.docker]` with `image = "…"` and the rest optional.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DockerSpec {
+    /// Image to run, e.g. `busybox:latest`.
+    pub image: String,
+    /// Overrides the image's entrypoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<Vec<String>>,
+    /// Working directory inside the container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
+    /// Bind mounts, `host:container[:ro]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<String>,
+    /// Published ports, `[host_ip:]host_port:container_port[/tcp|udp]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<String>,
+    /// Network mode: `none`, `host`, `bridge` or a network's name (default: the engine's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    /// Labels added to the container (pm adds its own `pm.instance` and `pm.home`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// User to run as, `uid[:gid]` or a name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// When to pull the image.
+    #[serde(default)]
+    pub pull: PullPolicy,
+}
+
+/// When to pull a container's image.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PullPolicy {
+    /// Only when the engine does not have it.
+    #[default]
+    Missing,
+    /// Before every start.
+    Always,
+    /// Never: a missing image is an error.
+    Never,
 }
 
 /// When to restart an instance after it exits on its own.

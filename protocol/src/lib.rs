@@ -19,7 +19,7 @@ pub mod ws;
 
 pub use api::{PmApiClient, PmApiServer};
 pub use connection::{Connection, FrameError};
-pub use definition::{Definition, Readiness, RestartPolicy, RuntimeKind};
+pub use definition::{Definition, DockerSpec, PullPolicy, Readiness, RestartPolicy, RuntimeKind};
 pub use endpoint::Endpoint;
 pub use error::ErrorCode;
 pub use status::{DaemonInfo, DefinitionInfo, ExitInfo, InstanceStatus, LogLine, LogStream, State};

@@ -5,7 +5,7 @@
 //! # use pm_runtimes::{fake::{Call, RecordingRuntime}, Exit, Runtime, SpawnSpec};
 //! # tokio_test_block_on(async {
 //! let runtime = RecordingRuntime::default();
-//! let spec = SpawnSpec { instance: "a".into(), command: vec!["x".into()], cwd: None, env: vec![] };
+//! let spec = SpawnSpec { instance: "a".into(), command: vec!["x".into()], ..Default::default() };
 //! let mut spawned = runtime.spawn(spec.clone()).await.unwrap();
 //! runtime.exit("a", Exit { code: Some(0), signal: None });
 //! assert_eq!(spawned.handle.wait().await.code, Some(0));
@@ -204,7 +204,7 @@ mod tests {
     }
 
     fn spec(instance: &str) -> SpawnSpec {
-        SpawnSpec { instance: instance.into(), command: vec!["run".into()], cwd: None, env: vec![] }
+        SpawnSpec { instance: instance.into(), command: vec!["run".into()], ..Default::default() }
     }
 
     #[tokio::test]

@@ -17,8 +17,12 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 
 /// What to run, fully resolved by the daemon (env files merged, paths absolute).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct SpawnSpec {
+    /// Which runtime it is for (a runtime refuses specs of another kind).
+    pub runtime: pm_protocol::RuntimeKind,
+    /// The container, for the docker runtime.
+    pub docker: Option<pm_protocol::DockerSpec>,
     /// The instance name, for messages.
     pub instance: String,
     /// argv; `command[0]` is looked up in PATH when it has no slash.
@@ -99,6 +103,8 @@ pub enum SpawnError {
     PermissionDenied { instance: String, program: String },
     #[error("{instance}: working directory `{}` does not exist", cwd.display())]
     NoCwd { instance: String, cwd: PathBuf },
+    #[error("{instance}: the {runtime} runtime is not available in this daemon")]
+    Unavailable { instance: String, runtime: String },
     #[error("{instance}: cannot start `{program}`: {source}")]
     Io { instance: String, program: String, source: std::io::Error },
 }

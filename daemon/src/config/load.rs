@@ -106,7 +106,12 @@ fn interpolate_definition(
     for (i, word) in def.command.iter_mut().enumerate() {
         *word = src.interpolate(word, env, || at(key!["command", i]))?;
     }
-    if def.command.first().is_none_or(String::is_empty) {
+    // A container may leave its command to the image; anything else must say what to run.
+    if def.docker.is_none() && def.command.is_empty() {
+        let message = "missing `command` (what to run; a container gives `[docker] image` instead)";
+        return Err(src.invalid(at(key![]), message));
+    }
+    if def.docker.is_none() && def.command.first().is_none_or(String::is_empty) {
         let message = "the program is empty after interpolation";
         return Err(src.invalid(at(key!["command", 0]), message));
     }

@@ -342,7 +342,10 @@ fn errors_inside_nested_values_have_the_full_key_path() {
         error("pm.yaml", "sidecars:\n  web:\n    autostart: true\n    command: \"echo 'x\"\n"),
         "pm.yaml:4: sidecars.web.command: command `echo 'x`: missing closing quote"
     );
-    assert_eq!(error("pm.toml", "[sidecars.web]\n"), "pm.toml:1: sidecars.web: missing field `command`");
+    assert_eq!(
+        error("pm.toml", "[sidecars.web]\n"),
+        "pm.toml:1: sidecars.web: missing `command` (what to run; a container gives `[docker] image` instead)"
+    );
 }
 
 #[test]

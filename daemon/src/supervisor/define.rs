@@ -2,7 +2,7 @@
 
 use super::instance::{Command, Instance, InstanceSpec};
 use super::{Registry, Result, SupError, Supervisor, graph};
-use pm_protocol::{Definition, DefinitionInfo, InstanceStatus, Readiness, validate_name};
+use pm_protocol::{Definition, DefinitionInfo, InstanceStatus, Readiness, RuntimeKind, validate_name};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -10,8 +10,22 @@ use std::sync::Arc;
 pub fn validate(name: &str, def: &Definition) -> std::result::Result<(), String> {
     let ctx = |e: String| format!("sidecar `{name}`: {e}");
     validate_name(name)?;
-    if def.command.first().is_none_or(|p| p.is_empty()) {
-        return Err(ctx("command is empty".into()));
+    match (def.runtime, &def.docker) {
+        (RuntimeKind::Docker, Some(docker)) if docker.image.trim().is_empty() => {
+            return Err(ctx("docker.image is empty".into()));
+        }
+        (RuntimeKind::Docker, Some(_)) => {}
+        (RuntimeKind::Docker, None) => {
+            return Err(ctx("runtime = \"docker\" needs a [docker] table with an image".into()));
+        }
+        (runtime, Some(_)) => {
+            return Err(ctx(format!("a [docker] table needs runtime = \"docker\" (it is {runtime})")));
+        }
+        (RuntimeKind::Task, None) if def.command.first().is_none_or(|p| p.is_empty()) => {
+            return Err(ctx("command must name the task to run".into()));
+        }
+        (_, None) if def.command.first().is_none_or(|p| p.is_empty()) => return Err(ctx("command is empty".into())),
+        (_, None) => {}
     }
     if def.instances == 0 {
         return Err(ctx("instances must be at least 1".into()));

@@ -410,7 +410,14 @@ impl Actor {
         env.push(("PM_TOKEN".into(), self.ctx.mesh.token_for(&self.spec.name)));
         let mut command = def.command.clone();
         command.extend(self.spec.args.iter().cloned());
-        Ok(SpawnSpec { instance: self.spec.name.clone(), command, cwd: def.cwd.clone(), env })
+        Ok(SpawnSpec {
+            runtime: def.runtime,
+            docker: def.docker.clone(),
+            instance: self.spec.name.clone(),
+            command,
+            cwd: def.cwd.clone(),
+            env,
+        })
     }
 
     /// Changes the published state and, if the state or reason changed, reports an event.

@@ -27,8 +27,7 @@ fn spec(command: &[&str]) -> SpawnSpec {
     SpawnSpec {
         instance: "test".into(),
         command: command.iter().map(|part| part.to_string()).collect(),
-        cwd: None,
-        env: vec![],
+        ..Default::default()
     }
 }
 
