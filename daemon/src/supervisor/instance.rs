@@ -294,8 +294,8 @@ impl Actor {
                     self.spec.def.ready,
                     humantime::format_duration(self.spec.def.ready_timeout)
                 );
-                self.stop(&mut run).await;
-                self.fail(reason)
+                self.stop_as(&mut run, State::Failed, Some(reason)).await;
+                Phase::Idle
             }
         }
     }
@@ -335,17 +335,23 @@ impl Actor {
 
     /// Stops the run with the configured signal and timeout; SIGKILL to the group after that.
     async fn stop(&mut self, run: &mut Run) {
+        self.stop_as(run, State::Stopped, None).await;
+    }
+
+    /// Stops the run and publishes `state` (with `reason`) in one step, so no waiter sees a
+    /// `stopped` that is really a failure.
+    async fn stop_as(&mut self, run: &mut Run, state: State, reason: Option<String>) {
         let def = &self.spec.def;
         self.publish(|s| s.state = State::Stopping);
         let signal = parse_signal(&def.stop_signal).unwrap_or(nix::sys::signal::Signal::SIGTERM);
         let exit = run.handle.stop(signal, def.stop_timeout).await;
         self.ctx.mesh.gone(&self.spec.name, "it was stopped").await;
         self.publish(|s| {
-            s.state = State::Stopped;
+            s.state = state;
             s.pid = None;
             s.pid_start_time = None;
             s.started = None;
-            s.reason = None;
+            s.reason = reason;
             s.last_exit = Some(exit_info(exit));
         });
         self.ctx.dirty.notify_one();
