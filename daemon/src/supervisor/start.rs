@@ -110,6 +110,9 @@ impl Supervisor {
             }
         });
         let errors: Vec<String> = futures::future::join_all(jobs).await.into_iter().filter_map(|r| r.err()).collect();
+        // The new pids are on disk before anyone hears of the start, so a daemon killed right
+        // after can still find and clean up these processes.
+        self.persist_now().await;
         if !errors.is_empty() {
             return Err(SupError::StartFailed(errors.join("\n")));
         }
