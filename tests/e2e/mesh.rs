@@ -114,6 +114,8 @@ fn killing_the_sidecar_mid_call_answers_every_pending_call_at_once() {
     let ids: BTreeSet<i64> = answers.iter().map(|a| a["id"].as_i64().unwrap()).collect();
     assert_eq!(ids.len(), 50);
     wait_until("sidecar dead", Duration::from_secs(5), || !alive(pid));
+    // Pending calls fail on the disconnect, which may come before the exit is recorded.
+    wait_until("the exit recorded", Duration::from_secs(5), || pm.instance("side")["state"] == "failed");
     // The daemon carries on.
     let err = raw.call("side.echo", json!([1]));
     assert_eq!(err["error"]["code"], -32002, "not running any more: {err}");
