@@ -326,7 +326,7 @@ async fn auth(mux: &Mux, endpoint: &Endpoint, token: &str) -> Result<Identity, E
 /// Rank of a transport in [`Client::connect_preferred`]: lower first.
 fn preference(endpoint: &Endpoint) -> u8 {
     match endpoint {
-        Endpoint::Unix(_) => 0,
+        Endpoint::Unix(_) | Endpoint::Memory(_) => 0,
         Endpoint::Tls(_) => 1,
         Endpoint::Tcp(_) => 2,
         Endpoint::Wss(_) => 3,

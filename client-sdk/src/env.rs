@@ -108,7 +108,8 @@ fn pm_home_from(var: &dyn Fn(&str) -> Option<String>) -> PathBuf {
 /// # Ok::<(), pm_client::jsonrpsee::core::BoxError>(())
 /// ```
 pub fn needs_token(endpoint: &Endpoint) -> bool {
-    !matches!(endpoint, Endpoint::Unix(_))
+    // Unix sockets check the peer's uid; memory:// exists only inside the daemon's process.
+    !matches!(endpoint, Endpoint::Unix(_) | Endpoint::Memory(_))
 }
 
 #[cfg(test)]

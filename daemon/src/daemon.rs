@@ -6,12 +6,15 @@ use crate::home::Home;
 use crate::lock::{LockError, PidLock};
 use crate::logs::LogHub;
 use crate::mesh::{self, Mesh};
+use crate::runtimes::Runtimes;
 use crate::server::{self, Shared};
 use crate::store::{self, Loaded, Store, StoreError};
 use crate::supervisor::{Context, Supervisor};
 use pm_protocol::status::now_ms;
 use pm_protocol::{DaemonInfo, Endpoint, PmApiServer, ndjson};
 use pm_runtimes::Runtime;
+use pm_runtimes::task::{Task, TaskRuntime};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
@@ -21,7 +24,12 @@ use tokio_util::task::TaskTracker;
 
 pub struct DaemonConfig {
     pub home: Home,
-    pub runtime: Arc<dyn Runtime>,
+    /// Replaces the daemon's runtimes (tests use a recording fake); none: processes, the tasks
+    /// below, and containers when a Docker engine is reachable.
+    pub runtime: Option<Arc<dyn Runtime>>,
+    /// In-process tasks by name (`runtime = "task"`, `command = ["<name>", …]`); the built-in
+    /// `echo` is there from the start.
+    pub tasks: BTreeMap<String, Arc<dyn Task>>,
     /// Longest frame accepted on a connection.
     pub max_frame: usize,
     /// How long to wait for connections and log writers to finish at shutdown.
@@ -33,12 +41,40 @@ pub struct DaemonConfig {
     pub tls_key: std::path::PathBuf,
 }
 
+/// The daemon as a library: `Daemon::builder().task("indexer", Indexer).run(shutdown)`.
+pub struct Daemon;
+
+impl Daemon {
+    /// A daemon for `PM_HOME` (or its default), with the built-in tasks.
+    pub fn builder() -> DaemonConfig {
+        DaemonConfig::new(Home::from_env())
+    }
+}
+
 impl DaemonConfig {
+    /// Adds an in-process task, run by definitions with `runtime = "task"` and `command = [name]`.
+    pub fn task(mut self, name: &str, task: impl Task) -> Self {
+        self.tasks.insert(name.to_string(), Arc::new(task));
+        self
+    }
+
+    /// Also listens on `endpoint`.
+    pub fn listen(mut self, endpoint: Endpoint) -> Self {
+        self.listen.push(endpoint);
+        self
+    }
+
+    /// Runs the daemon until `shutdown` resolves or a client calls `pm.shutdown`.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
+        run(self, shutdown).await
+    }
+
     pub fn new(home: Home) -> Self {
         let (tls_cert, tls_key) = server::secure::default_cert_paths(&home);
         DaemonConfig {
             home,
-            runtime: Arc::new(crate::runtimes::Runtimes::default()),
+            runtime: None,
+            tasks: crate::tasks::builtin(),
             max_frame: ndjson::DEFAULT_MAX_FRAME,
             grace: Duration::from_secs(5),
             listen: Vec::new(),
@@ -106,6 +142,10 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> Re
             _ => return Err(DaemonError::Unsupported(endpoint.to_string())),
         }
     }
+    // Tasks reach the daemon in memory, through the same dispatch as any socket.
+    let memory_name = home.root().display().to_string();
+    let memory =
+        pm_protocol::memory::bind(&memory_name).map_err(io("listen on", &format!("memory://{memory_name}")))?;
     let daemon_token = mesh::daemon_token(&home.token()).map_err(io("create", &home.token().display()))?;
 
     let (state, loaded) = store::load(&home.state(), &home.state_backup())?;
@@ -118,7 +158,10 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> Re
     let mesh = Mesh::default();
     let ctx = Context {
         mesh: mesh.clone(),
-        runtime: config.runtime,
+        runtime: config.runtime.unwrap_or_else(|| {
+            let tasks = TaskRuntime::new(config.tasks, Endpoint::Memory(memory_name));
+            Arc::new(Runtimes { task: Some(Arc::new(tasks)), ..Runtimes::default() })
+        }),
         logs: LogHub::new(home.clone()),
         events: tokio::sync::broadcast::channel(1024).0,
         dirty: Default::default(),
@@ -144,6 +187,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> Re
         max_frame: config.max_frame,
     });
     let mut servers = vec![tokio::spawn(server::serve_unix(listener, shared.clone(), token.clone(), tracker.clone()))];
+    servers.push(tokio::spawn(server::serve_memory(memory, shared.clone(), token.clone(), tracker.clone())));
     for listener in tcp {
         servers.push(tokio::spawn(server::serve_tcp(listener, shared.clone(), token.clone(), tracker.clone())));
     }

@@ -1,5 +1,8 @@
 //! pm: a daemon that supervises sidecars and routes their JSON-RPC mesh, and the CLI that drives
-//! it. The daemon is a library too: [`daemon::run`] runs it in-process.
+//! it. The daemon is a library too: [`Daemon::builder`] runs it in-process, with your own tasks.
+
+pub use daemon::{Daemon, DaemonConfig};
+pub use pm_runtimes::task::{Task, TaskContext, TaskError};
 
 pub mod api;
 pub mod cli;
@@ -13,3 +16,4 @@ pub mod runtimes;
 pub mod server;
 pub mod store;
 pub mod supervisor;
+pub mod tasks;

@@ -12,6 +12,8 @@ pub enum Endpoint {
     Tls(String),
     Ws(String),
     Wss(String),
+    /// An in-process listener (see [`crate::memory`]): how tasks reach their daemon.
+    Memory(String),
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -41,6 +43,7 @@ impl FromStr for Endpoint {
         };
         match scheme {
             "unix" | "jsonrpc+unix" => Ok(Endpoint::Unix(PathBuf::from(rest))),
+            "memory" => Ok(Endpoint::Memory(rest.to_string())),
             "tcp" | "jsonrpc+tcp" => host_port(rest).map(Endpoint::Tcp),
             "tls" | "jsonrpc+tcp+tls" | "jsonrpc+tls" => host_port(rest).map(Endpoint::Tls),
             "ws" => host_port(rest).map(|_| Endpoint::Ws(url.to_string())),
@@ -57,6 +60,7 @@ impl std::fmt::Display for Endpoint {
             Endpoint::Tcp(addr) => write!(f, "tcp://{addr}"),
             Endpoint::Tls(addr) => write!(f, "tls://{addr}"),
             Endpoint::Ws(url) | Endpoint::Wss(url) => f.write_str(url),
+            Endpoint::Memory(name) => write!(f, "memory://{name}"),
         }
     }
 }
@@ -75,6 +79,7 @@ mod tests {
             ("jsonrpc+tcp+tls://h:7701", Endpoint::Tls("h:7701".into())),
             ("ws://h:7702/", Endpoint::Ws("ws://h:7702/".into())),
             ("wss://h:7703/", Endpoint::Wss("wss://h:7703/".into())),
+            ("memory://pm", Endpoint::Memory("pm".into())),
         ];
         for (url, want) in cases {
             assert_eq!(url.parse::<Endpoint>().unwrap(), want, "{url}");

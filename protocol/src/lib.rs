@@ -10,6 +10,7 @@ pub mod definition;
 pub mod duration;
 pub mod endpoint;
 pub mod error;
+pub mod memory;
 pub mod ndjson;
 pub mod params;
 pub mod status;

@@ -78,6 +78,7 @@ pub async fn connect(endpoint: &Endpoint, opts: &ConnectOptions) -> std::io::Res
     let max_frame = opts.max_frame;
     match endpoint {
         Endpoint::Unix(path) => Ok(Connection::ndjson(tokio::net::UnixStream::connect(path).await?, max_frame)),
+        Endpoint::Memory(name) => Ok(Connection::ndjson(crate::memory::connect(name)?, max_frame)),
         Endpoint::Tcp(addr) => {
             let stream = tokio::net::TcpStream::connect(addr).await?;
             stream.set_nodelay(true)?;

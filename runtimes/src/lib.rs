@@ -6,6 +6,7 @@
 
 pub mod fake;
 pub mod process;
+pub mod task;
 mod signal;
 
 pub use signal::{parse_signal, signal_name};
@@ -103,6 +104,8 @@ pub enum SpawnError {
     PermissionDenied { instance: String, program: String },
     #[error("{instance}: working directory `{}` does not exist", cwd.display())]
     NoCwd { instance: String, cwd: PathBuf },
+    #[error("{instance}: no task named `{task}` in this daemon (its tasks: {known})")]
+    UnknownTask { instance: String, task: String, known: String },
     #[error("{instance}: the {runtime} runtime is not available in this daemon")]
     Unavailable { instance: String, runtime: String },
     #[error("{instance}: cannot start `{program}`: {source}")]

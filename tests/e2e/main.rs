@@ -10,4 +10,5 @@ mod mesh;
 mod persistence;
 mod protocol;
 mod supervision;
+mod tasks;
 mod transports;

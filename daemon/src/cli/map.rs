@@ -12,6 +12,9 @@ use std::process::ExitCode;
 pub struct Args {
     /// Name of the sidecar: [a-z0-9][a-z0-9_-]*.
     name: String,
+    /// Runtime: process (default), or task (COMMAND names a task built into the daemon, e.g. echo).
+    #[arg(long)]
+    runtime: Option<String>,
     /// Working directory (default: the current one).
     #[arg(long)]
     cwd: Option<PathBuf>,
@@ -93,6 +96,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 fn definition(args: Args, here: &Path) -> anyhow::Result<Definition> {
     let mut def = Definition::new(args.command);
+    if let Some(runtime) = args.runtime {
+        def.runtime = serde_json::from_value(runtime.clone().into()).map_err(|_| {
+            anyhow!("--runtime `{runtime}`: expected process or task (containers are defined in a project file)")
+        })?;
+    }
     def.cwd = Some(here.join(args.cwd.unwrap_or_default()));
     for pair in args.env {
         let (k, v) = pair.split_once('=').ok_or_else(|| anyhow!("--env `{pair}`: expected KEY=VALUE"))?;

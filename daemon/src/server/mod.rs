@@ -81,6 +81,28 @@ pub async fn serve_tcp(listener: TcpListener, shared: Arc<Shared>, shutdown: Can
     }
 }
 
+/// Serves in-process connections (`memory://`), the way tasks reach the daemon. Only code in the
+/// daemon's own process can connect, so, as on the Unix socket, the peer is the owner; a task
+/// still calls `pm.auth` with its token to act as its sidecar.
+pub async fn serve_memory(
+    mut listener: pm_protocol::memory::MemoryListener,
+    shared: Arc<Shared>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+) {
+    loop {
+        let stream = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            stream = listener.accept() => match stream {
+                Some(stream) => stream,
+                None => return,
+            },
+        };
+        let conn = Connection::ndjson(stream, shared.max_frame);
+        tracker.spawn(connection::serve(conn, Identity::Owner, shared.clone(), shutdown.child_token()));
+    }
+}
+
 /// Waits for the next connection; `None` once shutting down. Accept errors (out of file
 /// descriptors and the like) are logged and retried after a pause instead of spinning.
 async fn accept<T, F>(mut next: impl FnMut() -> F, shutdown: &CancellationToken) -> Option<T>

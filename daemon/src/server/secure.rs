@@ -32,7 +32,7 @@ pub fn bind_addr(endpoint: &Endpoint) -> Option<&str> {
     match endpoint {
         Endpoint::Tcp(addr) | Endpoint::Tls(addr) => Some(addr),
         Endpoint::Ws(url) | Endpoint::Wss(url) => ws::authority(url).ok(),
-        Endpoint::Unix(_) => None,
+        Endpoint::Unix(_) | Endpoint::Memory(_) => None,
     }
 }
 

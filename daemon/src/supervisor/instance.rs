@@ -214,7 +214,12 @@ impl Actor {
         };
         let spawned = match self.ctx.runtime.spawn(spawn_spec).await {
             Ok(s) => s,
-            Err(e) => return self.fail(e.to_string()),
+            Err(e) => {
+                // The reason is shown next to the instance's name: drop the runtime's prefix.
+                let message = e.to_string();
+                let prefix = format!("{}: ", self.spec.name);
+                return self.fail(message.strip_prefix(&prefix).unwrap_or(&message).to_string());
+            }
         };
         let (line_ready, check) = match &def.ready {
             Readiness::Log(pattern) => match regex::Regex::new(pattern) {
