@@ -9,7 +9,7 @@
 //! let mut spawned = runtime.spawn(spec.clone()).await.unwrap();
 //! runtime.exit("a", Exit { code: Some(0), signal: None });
 //! assert_eq!(spawned.handle.wait().await.code, Some(0));
-//! assert_eq!(runtime.calls(), [Call::Spawn(spec)]);
+//! assert_eq!(runtime.calls(), [Call::Spawn(Box::new(spec))]);
 //! # });
 //! # fn tokio_test_block_on(f: impl std::future::Future) {
 //! #     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f);
@@ -31,7 +31,7 @@ const FIRST_PID: u32 = 100_000;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Call {
     /// Recorded for failed spawns too.
-    Spawn(SpawnSpec),
+    Spawn(Box<SpawnSpec>),
     Signal {
         instance: String,
         signal: Signal,
@@ -130,7 +130,7 @@ impl State {
 impl Runtime for RecordingRuntime {
     async fn spawn(&self, spec: SpawnSpec) -> Result<Spawned, SpawnError> {
         let mut state = self.lock();
-        state.calls.push(Call::Spawn(spec.clone()));
+        state.calls.push(Call::Spawn(Box::new(spec.clone())));
         if let Some(message) = state.failures.remove(&spec.instance) {
             return Err(SpawnError::Io {
                 instance: spec.instance,
@@ -232,7 +232,7 @@ mod tests {
         assert_eq!(
             runtime.calls(),
             [
-                Call::Spawn(spec("a")),
+                Call::Spawn(Box::new(spec("a"))),
                 Call::Signal { instance: "a".into(), signal: Signal::SIGHUP },
                 Call::Sweep { instance: "a".into() },
             ]

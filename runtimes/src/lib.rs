@@ -4,6 +4,7 @@
 //! in-process tasks and containers) obey one set of restart, readiness, log and stop rules.
 //! [`fake::RecordingRuntime`] records what the supervisor asked for, for unit tests of its logic.
 
+pub mod docker;
 pub mod fake;
 pub mod process;
 pub mod task;

@@ -21,7 +21,7 @@ pub struct Echo;
 fn methods() -> Result<RpcModule<()>, jsonrpsee::core::RegisterMethodError> {
     let mut module = RpcModule::new(());
     module.register_method("echo", |params, _, _| -> Result<serde_json::Value, ErrorObjectOwned> {
-        Ok(params.as_str().map_or(Ok(serde_json::Value::Null), |_| params.parse())?)
+        params.as_str().map_or(Ok(serde_json::Value::Null), |_| params.parse())
     })?;
     module.register_method("add", |params, _, _| -> Result<i64, ErrorObjectOwned> {
         let numbers: Vec<i64> = params.parse()?;
