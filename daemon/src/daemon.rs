@@ -153,15 +153,18 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> Re
         tracing::error!("{} is corrupt ({why}); using {}", home.state().display(), home.state_backup().display());
     }
 
+    let tasks = TaskRuntime::new(config.tasks, Endpoint::Memory(memory_name));
+    let runtimes =
+        Arc::new(Runtimes::new(Some(Arc::new(tasks)), home.root().display().to_string(), home.root().to_path_buf()));
     let tracker = TaskTracker::new();
     let token = CancellationToken::new();
     let mesh = Mesh::default();
     let ctx = Context {
         mesh: mesh.clone(),
-        runtime: config.runtime.unwrap_or_else(|| {
-            let tasks = TaskRuntime::new(config.tasks, Endpoint::Memory(memory_name));
-            Arc::new(Runtimes { task: Some(Arc::new(tasks)), ..Runtimes::default() })
-        }),
+        runtime: match config.runtime {
+            Some(runtime) => runtime,
+            None => runtimes.clone(),
+        },
         logs: LogHub::new(home.clone()),
         events: tokio::sync::broadcast::channel(1024).0,
         dirty: Default::default(),
@@ -208,7 +211,12 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> Re
     // Bring back what was running; the socket answers meanwhile.
     let restoring = tokio::spawn({
         let sup = sup.clone();
+        let has_containers = sup.has_containers();
         async move {
+            // Containers a crashed daemon left are removed before their instances start again.
+            if has_containers && let Err(e) = runtimes.remove_leftover_containers().await {
+                tracing::error!("cannot clean up containers left by the previous daemon: {e}");
+            }
             if let Err(e) = sup.resume(wanted).await {
                 tracing::error!("restoring instances: {e}");
             }

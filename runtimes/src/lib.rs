@@ -107,8 +107,8 @@ pub enum SpawnError {
     NoCwd { instance: String, cwd: PathBuf },
     #[error("{instance}: no task named `{task}` in this daemon (its tasks: {known})")]
     UnknownTask { instance: String, task: String, known: String },
-    #[error("{instance}: the {runtime} runtime is not available in this daemon")]
-    Unavailable { instance: String, runtime: String },
+    #[error("{instance}: the {runtime} runtime is not available: {why}")]
+    Unavailable { instance: String, runtime: String, why: String },
     #[error("{instance}: cannot start `{program}`: {source}")]
     Io { instance: String, program: String, source: std::io::Error },
 }

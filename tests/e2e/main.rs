@@ -4,6 +4,7 @@
 mod support;
 
 mod cli;
+mod containers;
 mod dependencies;
 mod logs;
 mod mesh;

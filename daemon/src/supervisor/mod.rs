@@ -256,6 +256,11 @@ impl Supervisor {
             .collect()
     }
 
+    /// Whether any definition runs containers.
+    pub fn has_containers(&self) -> bool {
+        self.lock().definitions.values().any(|d| d.runtime == pm_protocol::RuntimeKind::Docker)
+    }
+
     /// An instance's definition name and whether it is stateless.
     pub fn definition_of(&self, instance: &str) -> Option<(String, bool)> {
         let reg = self.lock();
