@@ -92,3 +92,64 @@ fn after_a_daemon_kill_9_its_container_is_replaced_not_duplicated() {
     assert_eq!(after.len(), 1, "exactly one container: {after:?}");
     assert_ne!(after, before, "the old one was removed, a new one started");
 }
+
+/// An image holding one of this build's binaries and the shared libraries `ldd` lists for it.
+fn image_of(binary: &std::path::Path, tag: &str) {
+    assert!(binary.exists(), "{} is missing: build with `cargo test --workspace`", binary.display());
+    let script = format!(
+        "set -e; root=$(mktemp -d); cp {bin} $root/app; \
+         for lib in $(ldd {bin} | grep -o '/[^ ]*'); do cp --parents \"$lib\" $root; done; \
+         tar -C $root -c . | docker import --change 'ENTRYPOINT [\"/app\"]' - {tag} >/dev/null; rm -rf $root",
+        bin = binary.display()
+    );
+    let out = Command::new("sh").args(["-c", &script]).output().unwrap();
+    assert!(out.status.success(), "building {tag}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn a_container_calls_a_process_through_the_daemon_and_is_called_back() {
+    if !engine("a_container_calls_a_process_through_the_daemon_and_is_called_back") {
+        return;
+    }
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/examples");
+    image_of(&examples.join("caller"), "pm-test-caller:latest");
+    let pm = Pm::new();
+    pm.write(
+        "pm.toml",
+        &format!(
+            "[sidecars.adder]\ncommand = [{adder:?}]\nready = \"registered\"\n\n\
+             [sidecars.caller]\nruntime = \"docker\"\ndepends_on = [\"adder\"]\nready = \"registered\"\n\
+             [sidecars.caller.docker]\nimage = \"pm-test-caller:latest\"\nnetwork = \"none\"\npull = \"never\"\n",
+            adder = examples.join("adder").display().to_string()
+        ),
+    );
+    pm.ok(&["start"]);
+    assert_eq!(pm.instance("caller")["runtime"], "docker");
+    // The container calls the native adder through the daemon every second...
+    wait_until("the container got a sum from the process", Duration::from_secs(20), || {
+        pm.run(&["call", "caller.last"]).status.success() && pm.ok(&["call", "caller.last"]).contains("\"sum\"")
+    });
+    // ...and answers, through the daemon, with what it got.
+    let last: serde_json::Value = serde_json::from_str(&pm.ok(&["call", "caller.last"])).unwrap();
+    let params: Vec<i64> = serde_json::from_value(last["params"].clone()).unwrap();
+    assert_eq!(last["sum"].as_i64().unwrap(), params.iter().sum::<i64>(), "{last}");
+    pm.ok(&["stop", "pm"]);
+    assert!(containers(&pm).is_empty());
+}
+
+#[test]
+fn an_unreachable_engine_fails_only_that_sidecar() {
+    let pm = Pm::new();
+    project(&pm, "box", "echo up", "");
+    pm.write(
+        "pm.toml",
+        &(std::fs::read_to_string(pm.path("pm.toml")).unwrap() + "\n[sidecars.native]\ncommand = \"sleep 1000\"\n"),
+    );
+    let missing = format!("unix://{}", pm.path("no-engine.sock").display());
+    let out = pm.cmd(&["start"]).env("DOCKER_HOST", &missing).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("box: the docker runtime is not available: Docker engine not reachable at"), "{err}");
+    assert_eq!(pm.instance("native")["state"], "ready", "the others carry on");
+    assert_eq!(pm.instance("box")["state"], "failed");
+}
