@@ -45,7 +45,47 @@ fn an_unknown_task_is_a_clear_error() {
     let pm = Pm::new();
     pm.ok(&["map", "ghost", "--runtime", "task", "--", "nosuchtask"]);
     let err = pm.fails(&["start", "ghost"]);
-    assert_eq!(err.trim(), "pm: ghost: no task named `nosuchtask` in this daemon (its tasks: echo)");
+    assert_eq!(err.trim(), "pm: ghost: no task named `nosuchtask` in this daemon (its tasks: echo, schedule)");
+}
+
+#[test]
+fn schedule_starts_a_one_shot_on_time_and_never_overlaps_it() {
+    let pm = Pm::new();
+    pm.write(
+        "pm.toml",
+        r#"
+[sidecars.tick]
+command = "sh -c 'echo tick'"
+ready = "exited"
+restart = "never"
+autostart = false
+
+[sidecars.slow]
+command = "sh -c 'echo slow; sleep 2.5'"
+ready = "exited"
+restart = "never"
+autostart = false
+
+[sidecars.every-second]
+runtime = "task"
+command = ["schedule", "--cron", "* * * * * *", "--tz", "Europe/Paris", "--start", "tick"]
+
+[sidecars.busy]
+runtime = "task"
+command = ["schedule", "--cron", "* * * * * *", "--start", "slow"]
+"#,
+    );
+    pm.ok(&["start"]);
+    wait_until("tick ran twice", Duration::from_secs(10), || lines(&pm.log_file("tick", "out")).len() >= 2);
+    assert_eq!(pm.instance("tick")["last_exit"]["code"], 0, "its runs show in its status");
+    let log = lines(&pm.log_file("every-second", "out"));
+    assert!(log[0].ends_with("starting `tick` on `* * * * * *` (Europe/Paris)"), "{log:?}");
+    assert!(log.iter().any(|l| l.contains(": starting `tick`")), "{log:?}");
+    // `slow` runs 2.5 s, longer than the schedule's period: ticks in between are skipped.
+    wait_until("a skipped run", Duration::from_secs(10), || {
+        lines(&pm.log_file("busy", "out")).iter().any(|l| l.contains("skipped, `slow` is still running"))
+    });
+    assert_eq!(lines(&pm.log_file("slow", "out")).len(), 1, "never two runs at once");
 }
 
 struct Panics;
