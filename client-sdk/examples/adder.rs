@@ -11,6 +11,8 @@
 //! pm call adder.sleep_ms '[250]'    # 250, a quarter of a second later
 //! ```
 
+mod common;
+
 use pm_client::jsonrpsee::RpcModule;
 use pm_client::jsonrpsee::types::ErrorObjectOwned;
 use std::process::ExitCode;
@@ -42,18 +44,9 @@ fn methods() -> Result<RpcModule<()>, pm_client::jsonrpsee::core::RegisterMethod
     Ok(module)
 }
 
-/// Logs to stderr, `PM_LOG` filtering (default `info`); under pm, which timestamps every line
-/// of its log files, without a time of its own or colours.
-fn init_logs() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PM_LOG").unwrap_or_else(|_| "info".into());
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr);
-    if std::env::var_os("PM_NAME").is_some() { logs.without_time().init() } else { logs.init() }
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
-    init_logs();
+    common::init_logs();
     let module = match methods() {
         Ok(module) => module,
         Err(e) => {

@@ -8,6 +8,7 @@
 
 use futures::{SinkExt, StreamExt};
 use pm_protocol::connection::{Connection, FrameSink, Frames};
+use pm_protocol::envelope::Envelope;
 use pm_protocol::transport::TransportError;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -233,22 +234,12 @@ impl Receiver {
 /// A response's id (when it is a string) and answer; `None` for anything that is not a
 /// response with a string id.
 pub(crate) fn parse_answer(text: &str) -> Option<(String, Answer)> {
-    #[derive(Deserialize)]
-    struct Response<'a> {
-        #[serde(default)]
-        id: Option<serde_json::Value>,
-        #[serde(default)]
-        method: Option<serde::de::IgnoredAny>,
-        #[serde(borrow, default, deserialize_with = "present")]
-        result: Option<&'a RawValue>,
-        #[serde(borrow, default, deserialize_with = "present")]
-        error: Option<&'a RawValue>,
-    }
-    let response: Response = serde_json::from_str(text).ok()?;
+    let response = Envelope::parse(text).ok()?;
     if response.method.is_some() {
         return None;
     }
-    let serde_json::Value::String(id) = response.id? else { return None };
+    // Only string ids are ours; jsonrpsee's own are numbers.
+    let id: String = serde_json::from_str(response.id?.get()).ok()?;
     let answer = match (response.result, response.error) {
         (Some(result), _) => Ok(result.to_owned()),
         (None, Some(error)) => Err(serde_json::from_str::<ErrorBody>(error.get()).unwrap_or_else(|e| ErrorBody {
@@ -263,11 +254,6 @@ pub(crate) fn parse_answer(text: &str) -> Option<(String, Answer)> {
         }),
     };
     Some((id, answer))
-}
-
-/// A member that is present, even as `null` (plain `Option` would read `null` as absent).
-pub(crate) fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
-    <&RawValue>::deserialize(d).map(Some)
 }
 
 impl jsonrpsee::core::client::TransportSenderT for Sender {

@@ -9,6 +9,7 @@ pub mod connection;
 pub mod definition;
 pub mod duration;
 pub mod endpoint;
+pub mod envelope;
 pub mod error;
 pub mod memory;
 pub mod ndjson;

@@ -5,27 +5,16 @@
 //! are handled here around it. A method that panics is answered with an internal error instead
 //! of leaving its caller waiting for the deadline.
 
-use crate::mux::{json_string, present};
+use crate::mux::json_string;
 use futures::FutureExt;
 use jsonrpsee::Methods;
 use pm_protocol::ErrorCode;
-use serde::Deserialize;
+use pm_protocol::envelope::Envelope;
 use serde_json::value::RawValue;
-use std::borrow::Cow;
 use std::panic::AssertUnwindSafe;
 
 /// JSON-RPC's "internal error".
 const INTERNAL_ERROR: i32 = -32603;
-
-#[derive(Deserialize)]
-struct Envelope<'a> {
-    #[serde(borrow, default, deserialize_with = "present")]
-    id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    method: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "present")]
-    params: Option<&'a RawValue>,
-}
 
 /// The answer to a frame, if it gets one.
 pub(crate) async fn frame(methods: &Methods, text: &str, max_frame: usize) -> Option<String> {
@@ -55,7 +44,7 @@ pub(crate) async fn frame(methods: &Methods, text: &str, max_frame: usize) -> Op
 
 /// One message of a frame.
 async fn one(methods: &Methods, text: &str, max_frame: usize) -> Option<String> {
-    let envelope: Envelope = match serde_json::from_str(text) {
+    let envelope = match Envelope::parse(text) {
         Ok(envelope) => envelope,
         Err(e) if serde_json::from_str::<&RawValue>(text).is_err() => {
             return Some(error_response("null", ErrorCode::ParseError.code(), &format!("invalid JSON: {e}")));

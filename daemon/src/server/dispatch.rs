@@ -6,9 +6,8 @@ use super::Shared;
 use super::peer::{Identity, Peer};
 use crate::mesh::{Call, DEFAULT_DEADLINE, Reply, RouteError};
 use pm_protocol::ErrorCode;
-use serde::Deserialize;
+use pm_protocol::envelope::Envelope;
 use serde_json::value::RawValue;
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -19,29 +18,6 @@ const FINAL_GRACE: Duration = Duration::from_millis(500);
 
 /// Notifications a subscription may queue before the connection catches up.
 const SUBSCRIPTION_BUFFER: usize = 4096;
-
-#[derive(Deserialize)]
-struct Envelope<'a> {
-    #[serde(borrow, default, deserialize_with = "present")]
-    id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    method: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    params: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "present")]
-    result: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "present")]
-    error: Option<&'a RawValue>,
-    /// pm's extension: this call's deadline, when routed to a sidecar.
-    #[serde(default)]
-    deadline_ms: Option<u64>,
-}
-
-/// A member that is present, even as `null`: `"result": null` is a result and `"id": null` an
-/// id (serde would read both as absent).
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
-    <&RawValue>::deserialize(d).map(Some)
-}
 
 /// What handling one message gave.
 enum Handled {
@@ -109,7 +85,7 @@ async fn deliver(handled: Handled, peer: &Peer, closed: &CancellationToken) {
 }
 
 fn parse(text: &str) -> Result<Envelope<'_>, String> {
-    serde_json::from_str(text).map_err(|e| {
+    Envelope::parse(text).map_err(|e| {
         if serde_json::from_str::<&RawValue>(text).is_err() {
             error_response(None, ErrorCode::ParseError, &format!("invalid JSON: {e}"))
         } else {
