@@ -7,8 +7,8 @@
 pub mod docker;
 pub mod fake;
 pub mod process;
-pub mod task;
 mod signal;
+pub mod task;
 
 pub use signal::{parse_signal, signal_name};
 
