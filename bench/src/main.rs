@@ -1,7 +1,9 @@
-//! `pm-bench`: measures pm against references it builds itself, in one run, and prints one table
-//! (DESIGN §7). Build and run with
+//! `pm-bench`: measures pm against references it builds itself, in one run, and prints two
+//! tables, the second one for the mesh (DESIGN §7). Build and run with
 //! `cargo build --release -p pm-bench -p pm-daemon && target/release/pm-bench`.
 
+mod caller;
+mod mesh;
 mod pm;
 mod restart;
 mod rss;
@@ -23,6 +25,14 @@ pub struct Row {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let only_mesh = match std::env::args().nth(1).as_deref() {
+        None => false,
+        Some("mesh") => true,
+        Some(_) => {
+            eprintln!("usage: pm-bench [mesh]   (mesh: only the mesh measures)");
+            return ExitCode::FAILURE;
+        }
+    };
     let mut pm = match pm::Pm::new() {
         Ok(pm) => pm,
         Err(e) => {
@@ -30,7 +40,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let outcome = bench(&pm).await;
+    let outcome = bench(&pm, only_mesh).await;
     if let Err(e) = &outcome {
         eprintln!("pm-bench: {e:#}");
         eprintln!("pm-bench: keeping {} (PM_HOME is its home/ dir) to look into", pm.keep_files().display());
@@ -40,21 +50,34 @@ async fn main() -> ExitCode {
     if outcome.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
-async fn bench(pm: &pm::Pm) -> anyhow::Result<()> {
-    let rows = tokio::select! {
-        rows = measure(pm) => rows?,
+async fn bench(pm: &pm::Pm, only_mesh: bool) -> anyhow::Result<()> {
+    let (rows, mesh) = tokio::select! {
+        measured = measure(pm, only_mesh) => measured?,
         _ = tokio::signal::ctrl_c() => bail!("interrupted"),
     };
     progress("stopping everything (pm stop pm)");
     let stopped = pm.shutdown().await;
     if let Ok(took) = &stopped {
-        progress(&format!("pm stop pm took {} with 101 sidecars", fmt_duration(*took)));
+        let sidecars = if only_mesh { 0 } else { 101 };
+        progress(&format!("pm stop pm took {} with {sidecars} sidecars", fmt_duration(*took)));
     }
-    print_table(&rows);
+    if !rows.is_empty() {
+        print_table(&rows);
+        println!();
+    }
+    println!("{}", mesh.title);
+    println!();
+    let cells: Vec<Vec<&str>> = mesh.rows.iter().map(|r| r.iter().map(String::as_str).collect()).collect();
+    let header: Vec<&str> = mesh.header.iter().map(String::as_str).collect();
+    print_grid(&header, &cells, &[0, 1]);
+    for note in &mesh.notes {
+        println!("- {note}");
+    }
     stopped.map(|_| ())
 }
 
-async fn measure(pm: &pm::Pm) -> anyhow::Result<Vec<Row>> {
+/// Every measure (or only the mesh's); the rows of the first table, and the mesh's table.
+async fn measure(pm: &pm::Pm, only_mesh: bool) -> anyhow::Result<(Vec<Row>, mesh::Table)> {
     let version = pm.run(&["--version"], Duration::from_secs(10)).await?;
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     progress(&format!(
@@ -63,8 +86,13 @@ async fn measure(pm: &pm::Pm) -> anyhow::Result<Vec<Row>> {
         pm.bin().display(),
         pm.home().display()
     ));
-    let daemon = pm.start_daemon().await?;
-    progress(&format!("daemon started (pid {daemon})"));
+    // The mesh measures call the daemon over tcp too.
+    let [tcp_port] = mesh::free_ports()?;
+    let daemon = pm.start_daemon(&[&format!("tcp://127.0.0.1:{tcp_port}")]).await?;
+    progress(&format!("daemon started (pid {daemon}), also listening on tcp port {tcp_port}"));
+    if only_mesh {
+        return Ok((Vec::new(), mesh::measure(pm, tcp_port).await?));
+    }
     let client = pm.client().await?;
     let idle = rss::sample(pm).await?;
     let (mut rows, first) = startup::measure(pm, &client).await?;
@@ -72,7 +100,8 @@ async fn measure(pm: &pm::Pm) -> anyhow::Result<Vec<Row>> {
     rows.extend(rss::rows(idle, first, cycled));
     rows.extend(status::measure(pm).await?);
     rows.extend(restart::measure(pm, &client).await?);
-    Ok(rows)
+    let mesh = mesh::measure(pm, tcp_port).await?;
+    Ok((rows, mesh))
 }
 
 pub fn progress(what: &str) {
@@ -121,31 +150,35 @@ pub fn ratio(pm: Duration, reference: Duration) -> String {
 }
 
 fn print_table(rows: &[Row]) {
-    let header = ["measure", "pm", "reference", "ratio", "note"];
-    let cells: Vec<[&str; 5]> =
-        rows.iter().map(|r| [&*r.measure, &*r.pm, &*r.reference, &*r.ratio, &*r.note]).collect();
-    let mut widths = header.map(|h| h.chars().count());
-    for row in &cells {
+    let cells: Vec<Vec<&str>> =
+        rows.iter().map(|r| vec![&*r.measure, &*r.pm, &*r.reference, &*r.ratio, &*r.note]).collect();
+    print_grid(&["measure", "pm", "reference", "ratio", "note"], &cells, &[0, 4]);
+}
+
+/// Prints a table: the columns in `words` are left-aligned, the others (figures) right-aligned.
+fn print_grid(header: &[&str], rows: &[Vec<&str>], words: &[usize]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let line = |row: &[&str; 5]| {
+    let line = |row: &[&str]| {
         let mut out = String::new();
-        for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
+        for (i, (cell, w)) in row.iter().zip(&widths).enumerate() {
             let pad = " ".repeat(w - cell.chars().count());
-            // Figures are right-aligned, words left-aligned; the last column is not padded.
-            match i {
-                0 => out.push_str(&format!("{cell}{pad}  ")),
-                1..=3 => out.push_str(&format!("{pad}{cell}  ")),
-                _ => out.push_str(cell),
+            if words.contains(&i) {
+                out.push_str(&format!("{cell}{pad}  "));
+            } else {
+                out.push_str(&format!("{pad}{cell}  "));
             }
         }
         println!("{}", out.trim_end());
     };
-    line(&header);
-    line(&widths.map(|w| "-".repeat(w)).each_ref().map(|s| s.as_str()));
-    for row in &cells {
+    line(header);
+    let rules: Vec<String> = widths.iter().map(|&w| "-".repeat(w)).collect();
+    line(&rules.iter().map(String::as_str).collect::<Vec<_>>());
+    for row in rows {
         line(row);
     }
 }

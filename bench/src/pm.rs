@@ -92,9 +92,12 @@ impl Pm {
         Ok(self.run_timed(args, limit).await?.0)
     }
 
-    /// `pm start pm`, then the daemon's pid from `daemon.pid`.
-    pub async fn start_daemon(&self) -> anyhow::Result<u32> {
-        self.run(&["start", "pm"], Duration::from_secs(20)).await?;
+    /// `pm start pm` (with `--listen URL` for each of `listen`), then the daemon's pid from
+    /// `daemon.pid`.
+    pub async fn start_daemon(&self, listen: &[&str]) -> anyhow::Result<u32> {
+        let mut args = vec!["start", "pm"];
+        args.extend(listen.iter().flat_map(|url| ["--listen", url]));
+        self.run(&args, Duration::from_secs(20)).await?;
         let file = self.home().join("daemon.pid");
         let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
         let pid: u32 = text.trim().parse().with_context(|| format!("{} holds {text:?}, not a pid", file.display()))?;
