@@ -39,6 +39,9 @@ const CALLERS: usize = 32;
 const LOAD_ROUNDS: usize = 4;
 const LOAD_WARMUP: Duration = Duration::from_millis(100);
 const LOAD_WINDOW: Duration = Duration::from_millis(500);
+/// The sidecars the mesh measures define, start and delete again.
+const SIDECARS: [&str; 3] = ["echo", "echo-tcp", "echo-task"];
+
 /// The goals for a call through pm, against the bare proxy.
 const P50_GOAL: f64 = 1.3;
 const RATE_GOAL: f64 = 0.8;
@@ -127,15 +130,17 @@ pub async fn measure(pm: &Pm, daemon_port: u16) -> anyhow::Result<Table> {
     let echo = echo.to_string_lossy();
     let unix_arg = echo_sock.to_string_lossy();
     #[rustfmt::skip]
-    let maps: [&[&str]; 2] = [
+    let maps: [&[&str]; 3] = [
         &["map", "echo", "--ready", "registered", "--ready-timeout", "10s", "--", &echo, "--unix", &unix_arg, "--tcp", &echo_tcp],
         &["map", "echo-tcp", "--ready", "registered", "--ready-timeout", "10s", "--", &echo, "--daemon", &daemon_url],
+        // The daemon's built-in echo task: in-process, reached over an in-memory connection.
+        &["map", "echo-task", "--runtime", "task", "--ready", "registered", "--ready-timeout", "10s", "--", "echo"],
     ];
     let outcome = async {
         for map in maps {
             pm.run(map, Duration::from_secs(10)).await?;
         }
-        for name in ["echo", "echo-tcp"] {
+        for name in SIDECARS {
             pm.run(&["start", name], Duration::from_secs(20)).await?;
         }
         let token = String::from_utf8(pm.run(&["token"], Duration::from_secs(10)).await?.stdout)?.trim().to_string();
@@ -165,7 +170,7 @@ pub async fn measure(pm: &Pm, daemon_port: u16) -> anyhow::Result<Table> {
     }
     .await;
     // Forget the echo sidecars again (stopping them), so that the daemon is left as it was.
-    for name in ["echo", "echo-tcp"] {
+    for name in SIDECARS {
         let deleted = pm.run(&["delete", name], Duration::from_secs(20)).await;
         // After a failure they may not exist; the failure is the news then.
         if outcome.is_ok() {
@@ -205,12 +210,25 @@ fn routes(pm: &Pm, echo_sock: &Path, proxy_sock: &Path, ports: [u16; 3], token: 
             Via::Proxy => Some(pids.proxy),
             Via::Pm => Some(pids.daemon),
         },
-        sidecar_pid: if method.starts_with("echo-tcp.") { pids.echo_tcp } else { pids.echo },
+        sidecar_pid: match method.split_once('.').map(|(sidecar, _)| sidecar) {
+            Some("echo-tcp") => pids.echo_tcp,
+            // A task runs inside the daemon: its CPU is the daemon's.
+            Some("echo-task") => pids.daemon,
+            _ => pids.echo,
+        },
     };
     vec![
         route("unix", Via::Direct, "direct to sidecar", &Endpoint::Unix(echo_sock.into()), "echo", None),
         route("unix", Via::Proxy, "bare proxy", &Endpoint::Unix(proxy_sock.into()), "echo", None),
         route("unix", Via::Pm, "through pm", &Endpoint::Unix(pm.home().join("pm.sock")), "echo.echo", None),
+        route(
+            "unix",
+            Via::Pm,
+            "through pm to a task (in memory)",
+            &Endpoint::Unix(pm.home().join("pm.sock")),
+            "echo-task.echo",
+            None,
+        ),
         route("tcp", Via::Direct, "direct to sidecar", &echo, "echo", None),
         route("tcp", Via::Proxy, "bare proxy", &proxy, "echo", None),
         route("tcp", Via::Pm, "through pm", &daemon, "echo-tcp.echo", Some(token)),

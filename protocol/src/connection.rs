@@ -32,12 +32,22 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// NDJSON over a byte stream, each line bounded to `max_frame` bytes.
+    /// NDJSON over a byte stream, each line bounded to `max_frame` bytes. (Sockets have
+    /// [`Connection::ndjson_halves`], whose halves need no lock between reader and writer.)
     pub fn ndjson<S>(stream: S, max_frame: usize) -> Connection
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
         let (read, write) = tokio::io::split(stream);
+        Connection::ndjson_halves(read, write, max_frame)
+    }
+
+    /// NDJSON over separate read and write halves.
+    pub fn ndjson_halves<R, W>(read: R, write: W, max_frame: usize) -> Connection
+    where
+        R: AsyncRead + Send + 'static,
+        W: AsyncWrite + Send + 'static,
+    {
         let frames = FramedRead::new(read, ndjson::codec(max_frame)).map_err(move |e| match e {
             LinesCodecError::MaxLineLengthExceeded => FrameError::TooLarge(max_frame),
             // The codec reports bytes that are not UTF-8 as invalid data.

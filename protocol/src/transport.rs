@@ -77,12 +77,16 @@ impl Default for ConnectOptions {
 pub async fn connect(endpoint: &Endpoint, opts: &ConnectOptions) -> std::io::Result<Connection> {
     let max_frame = opts.max_frame;
     match endpoint {
-        Endpoint::Unix(path) => Ok(Connection::ndjson(tokio::net::UnixStream::connect(path).await?, max_frame)),
+        Endpoint::Unix(path) => {
+            let (read, write) = tokio::net::UnixStream::connect(path).await?.into_split();
+            Ok(Connection::ndjson_halves(read, write, max_frame))
+        }
         Endpoint::Memory(name) => Ok(Connection::ndjson(crate::memory::connect(name)?, max_frame)),
         Endpoint::Tcp(addr) => {
             let stream = tokio::net::TcpStream::connect(addr).await?;
             stream.set_nodelay(true)?;
-            Ok(Connection::ndjson(stream, max_frame))
+            let (read, write) = stream.into_split();
+            Ok(Connection::ndjson_halves(read, write, max_frame))
         }
         Endpoint::Tls(_) | Endpoint::Ws(_) | Endpoint::Wss(_) => {
             use crate::{tls, ws};

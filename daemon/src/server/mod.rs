@@ -58,7 +58,8 @@ pub async fn serve_unix(
         tracker.spawn(async move {
             match stream.peer_cred().map(|c| c.uid()) {
                 Ok(peer) if peer == uid => {
-                    let conn = Connection::ndjson(stream, shared.max_frame);
+                    let (read, write) = stream.into_split();
+                    let conn = Connection::ndjson_halves(read, write, shared.max_frame);
                     connection::serve(conn, Identity::Owner, shared, closed).await
                 }
                 Ok(peer) => refuse(stream, &format!("uid {peer} may not use this daemon (owned by uid {uid})")).await,
@@ -76,7 +77,8 @@ pub async fn serve_tcp(listener: TcpListener, shared: Arc<Shared>, shutdown: Can
             None => return,
         };
         let _ = stream.set_nodelay(true);
-        let conn = Connection::ndjson(stream, shared.max_frame);
+        let (read, write) = stream.into_split();
+        let conn = Connection::ndjson_halves(read, write, shared.max_frame);
         tracker.spawn(connection::serve(conn, Identity::Anonymous, shared.clone(), shutdown.child_token()));
     }
 }
