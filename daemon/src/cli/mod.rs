@@ -42,7 +42,7 @@ enum Command {
     /// Stop every sidecar, then the daemon (same as `pm stop pm`).
     Shutdown,
     /// Stop then start sidecars.
-    Restart(restart::Args),
+    Restart(Target),
     /// Define a sidecar: `pm map web -- python3 -m http.server 8080`.
     Map(Box<map::Args>),
     /// List definitions and their instances.
@@ -55,17 +55,27 @@ enum Command {
     /// Follow state changes of every instance as they happen.
     Events(events::Args),
     /// Stop and forget a sidecar definition (with its instances) or one instance.
-    Delete(delete::Args),
+    Delete(Target),
     /// Call a sidecar's method through the daemon: `pm call calc.add '[1, 2]'`.
     Call(call::Args),
     /// How to reach a sidecar: through the daemon, and directly if it serves an endpoint.
-    Connect(connect_cmd::Args),
+    Connect(Target),
     /// Print the daemon's token (for tcp/tls/ws clients).
     Token,
     /// Write a self-signed certificate and key for tls:// and wss:// (to PM_HOME/tls).
     TlsCert(tls_cert::Args),
     /// Print the JSON Schema of project files (pm.toml / pm.yaml / pm.json).
     Schema,
+}
+
+/// What several subcommands take: a definition or instance, and whether to print JSON.
+#[derive(clap::Args)]
+pub struct Target {
+    /// Definition (all its instances) or instance.
+    pub name: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn main() -> ExitCode {
