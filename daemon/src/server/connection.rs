@@ -52,7 +52,7 @@ pub async fn read(
     loop {
         let frame = tokio::select! {
             _ = closed.cancelled() => break,
-            _ = &mut auth_deadline, if peer.identity() == Identity::Anonymous => {
+            _ = &mut auth_deadline, if peer.is_anonymous() => {
                 let reason = format!("not authenticated within {AUTH_TIMEOUT:?}; closing the connection");
                 let _ = peer.out.send(dispatch::error_response(None, ErrorCode::Unauthorized, &reason)).await;
                 break;

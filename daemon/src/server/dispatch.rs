@@ -3,7 +3,7 @@
 //! `pm.register`, routing of `<sidecar>.<method>` and replies from sidecars are handled here.
 
 use super::Shared;
-use super::peer::{Identity, Peer};
+use super::peer::Peer;
 use crate::mesh::{Call, DEFAULT_DEADLINE, Reply, RouteError};
 use pm_protocol::ErrorCode;
 use pm_protocol::envelope::Envelope;
@@ -152,7 +152,7 @@ async fn message(
             Err((code, msg)) => answer(code, &msg),
         };
     }
-    if peer.identity() == Identity::Anonymous {
+    if peer.is_anonymous() {
         return answer(
             ErrorCode::Unauthorized,
             "not authenticated: call pm.auth with the daemon's token (`pm token`) or your PM_TOKEN first",

@@ -29,6 +29,11 @@ impl Peer {
         self.identity.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// Whether the peer has yet to authenticate; checked on every frame, so it clones nothing.
+    pub fn is_anonymous(&self) -> bool {
+        matches!(*self.identity.lock().unwrap_or_else(|p| p.into_inner()), Identity::Anonymous)
+    }
+
     pub fn set_identity(&self, identity: Identity) {
         *self.identity.lock().unwrap_or_else(|p| p.into_inner()) = identity;
     }

@@ -73,13 +73,15 @@ impl Supervisor {
     /// Stops then starts instances (their dependents are left running).
     pub async fn restart(&self, name: &str) -> Result<Vec<InstanceStatus>> {
         self.check_open()?;
-        let targets = self.lock().resolve(name)?;
-        for t in &targets {
-            let instance = self.lock().instances.get(t).map(|e| e.instance.clone());
-            if let Some(instance) = instance {
-                instance.ask(Command::Stop).await;
-            }
-        }
+        let (targets, instances): (Vec<String>, Vec<Instance>) = {
+            let reg = self.lock();
+            let targets = reg.resolve(name)?;
+            let instances = targets.iter().filter_map(|t| reg.instances.get(t)).map(|e| e.instance.clone()).collect();
+            (targets, instances)
+        };
+        // Instances of one definition are independent: they stop together, not one timeout after
+        // another.
+        futures::future::join_all(instances.iter().map(|i| i.ask(Command::Stop))).await;
         self.start_instances(targets).await
     }
 
