@@ -10,10 +10,10 @@ use futures::{SinkExt, StreamExt};
 use pm_protocol::connection::{Connection, FrameSink, Frames};
 use pm_protocol::envelope::Envelope;
 use pm_protocol::transport::TransportError;
+use pm_protocol::wire;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
@@ -144,7 +144,7 @@ impl Mux {
         deadline_ms: Option<u64>,
     ) -> Result<Answer, Failure> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let frame = request_frame(method, Some(&format!("\"{ID_PREFIX}{id}\"")), params, deadline_ms);
+        let frame = wire::request(Some(&format!("\"{ID_PREFIX}{id}\"")), method, params, deadline_ms);
         if frame.len() > self.max_frame {
             return Err(Failure::TooLarge(frame.len()));
         }
@@ -163,7 +163,7 @@ impl Mux {
 
     /// Sends a notification (no answer).
     pub async fn notify(&self, method: &str, params: Option<&RawValue>) -> Result<(), Failure> {
-        let frame = request_frame(method, None, params, None);
+        let frame = wire::request(None, method, params, None);
         if frame.len() > self.max_frame {
             return Err(Failure::TooLarge(frame.len()));
         }
@@ -181,38 +181,6 @@ impl Mux {
     fn closed_failure(&self) -> Failure {
         Failure::Closed(self.calls.closed().unwrap_or_else(|| "the connection's reader stopped".into()))
     }
-}
-
-/// A request (with an id, as JSON) or a notification, with params passed through as they are.
-pub(crate) fn request_frame(
-    method: &str,
-    id: Option<&str>,
-    params: Option<&RawValue>,
-    deadline_ms: Option<u64>,
-) -> String {
-    let params = params.map(RawValue::get);
-    let mut frame = String::with_capacity(64 + method.len() + params.map_or(0, str::len));
-    frame.push_str(r#"{"jsonrpc":"2.0","#);
-    if let Some(id) = id {
-        let _ = write!(frame, r#""id":{id},"#);
-    }
-    frame.push_str(r#""method":"#);
-    frame.push_str(&json_string(method));
-    if let Some(params) = params {
-        frame.push_str(r#","params":"#);
-        frame.push_str(params);
-    }
-    if let Some(ms) = deadline_ms {
-        let _ = write!(frame, r#","deadline_ms":{ms}"#);
-    }
-    frame.push('}');
-    frame
-}
-
-/// A string as a JSON string literal.
-pub(crate) fn json_string(s: &str) -> String {
-    // Serialising a &str cannot fail.
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
 }
 
 impl Receiver {
@@ -297,16 +265,6 @@ impl Drop for Receiver {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn frames_carry_raw_params_and_the_deadline() {
-        let params = RawValue::from_string("[1,2]".into()).unwrap();
-        assert_eq!(
-            request_frame("b.add", Some(r#""pmc-7""#), Some(&params), Some(250)),
-            r#"{"jsonrpc":"2.0","id":"pmc-7","method":"b.add","params":[1,2],"deadline_ms":250}"#
-        );
-        assert_eq!(request_frame("b.tick", None, None, None), r#"{"jsonrpc":"2.0","method":"b.tick"}"#);
-    }
 
     #[test]
     fn answers_keep_null_results_and_error_members() {

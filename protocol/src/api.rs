@@ -59,9 +59,10 @@ pub trait PmApi {
     #[subscription(name = "logs", unsubscribe = "unlogs", item = LogEvent, param_kind = map)]
     async fn logs(&self, name: String, lines: usize, follow: bool) -> SubscriptionResult;
 
-    /// State changes of every instance, as they happen. Ends with an `EventItem::End`.
-    #[subscription(name = "events", unsubscribe = "unevents", item = EventItem)]
-    async fn events(&self) -> SubscriptionResult;
+    /// State changes of every instance (or of those `name` stands for), as they happen. Ends
+    /// with an `EventItem::End`.
+    #[subscription(name = "events", unsubscribe = "unevents", item = EventItem, param_kind = map)]
+    async fn events(&self, name: Option<String>) -> SubscriptionResult;
 }
 
 /// Methods whose answer depends on the connection they arrive on (who is calling, where to send

@@ -48,8 +48,19 @@ impl Connection {
         R: AsyncRead + Send + 'static,
         W: AsyncWrite + Send + 'static,
     {
-        let frames = FramedRead::new(read, ndjson::codec(max_frame)).map_err(move |e| match e {
-            LinesCodecError::MaxLineLengthExceeded => FrameError::TooLarge(max_frame),
+        Connection::ndjson_limited(read, write, max_frame, ndjson::FrameLimit::new(max_frame))
+    }
+
+    /// NDJSON whose incoming lines also obey `limit`, which may change while the connection
+    /// runs (below `max_frame`).
+    pub fn ndjson_limited<R, W>(read: R, write: W, max_frame: usize, limit: ndjson::FrameLimit) -> Connection
+    where
+        R: AsyncRead + Send + 'static,
+        W: AsyncWrite + Send + 'static,
+    {
+        let codec = ndjson::LimitedLines::new(max_frame, limit.clone());
+        let frames = FramedRead::new(read, codec).map_err(move |e| match e {
+            LinesCodecError::MaxLineLengthExceeded => FrameError::TooLarge(limit.get().min(max_frame)),
             // The codec reports bytes that are not UTF-8 as invalid data.
             LinesCodecError::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => {
                 FrameError::Malformed("frame is not valid UTF-8".into())

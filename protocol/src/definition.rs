@@ -44,6 +44,14 @@ pub struct Definition {
     /// Instances are interchangeable (calls may be balanced across them).
     #[serde(default)]
     pub stateless: bool,
+    /// Sidecar methods its token may call besides those of its dependencies: globs over
+    /// `<sidecar>.<method>`, e.g. `["db.*", "cache.get"]`, or `["*"]` for all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calls: Vec<String>,
+    /// Daemon methods its token may call besides `auth`, `register`, `ping` and its own `logs`
+    /// and `events`, by name without `pm.`: e.g. `["status", "start", "stop"]`, or `["*"]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pm: Vec<String>,
     /// When to restart after an exit.
     #[serde(default)]
     pub restart: RestartPolicy,
@@ -99,6 +107,8 @@ impl Definition {
             autostart: true,
             instances: 1,
             stateless: false,
+            calls: Vec::new(),
+            pm: Vec::new(),
             restart: RestartPolicy::default(),
             backoff_initial: defaults::backoff_initial(),
             backoff_max: defaults::backoff_max(),

@@ -14,6 +14,8 @@ pub enum ErrorCode {
     InvalidParams = -32602,
     /// The frame is JSON but not a request, or an empty batch (JSON-RPC 2.0).
     InvalidRequest = -32600,
+    /// The server failed while handling the request (JSON-RPC 2.0).
+    InternalError = -32603,
     /// No definition or instance of that name.
     UnknownName = -32001,
     /// The sidecar exists but is not ready.
@@ -28,6 +30,9 @@ pub enum ErrorCode {
     SidecarGone = -32006,
     /// A frame exceeded the connection's limit; the connection is closed.
     FrameTooLarge = -32007,
+    /// Over a limit of the connection or the target (calls in flight, concurrent `pm.*`
+    /// requests, a sidecar that is not taking requests): retry later, with fewer at once.
+    Busy = -32008,
     /// A definition is invalid: bad name, dependency cycle, missing dependency.
     InvalidDefinition = -32010,
     /// A start failed: spawn error or readiness not met in time.

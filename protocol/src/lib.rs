@@ -17,6 +17,7 @@ pub mod params;
 pub mod status;
 pub mod tls;
 pub mod transport;
+pub mod wire;
 pub mod ws;
 
 pub use api::{PmApiClient, PmApiServer};

@@ -5,54 +5,33 @@
 //! are handled here around it. A method that panics is answered with an internal error instead
 //! of leaving its caller waiting for the deadline.
 
-use crate::mux::json_string;
 use futures::FutureExt;
 use jsonrpsee::Methods;
 use pm_protocol::ErrorCode;
-use pm_protocol::envelope::Envelope;
-use serde_json::value::RawValue;
+use pm_protocol::wire::{self, Frame};
 use std::panic::AssertUnwindSafe;
-
-/// JSON-RPC's "internal error".
-const INTERNAL_ERROR: i32 = -32603;
 
 /// The answer to a frame, if it gets one.
 pub(crate) async fn frame(methods: &Methods, text: &str, max_frame: usize) -> Option<String> {
-    if !text.trim_start().starts_with('[') {
-        return one(methods, text, max_frame).await;
-    }
-    let items: Vec<&RawValue> = match serde_json::from_str(text) {
-        Ok(items) => items,
-        Err(e) => return Some(error_response("null", ErrorCode::ParseError.code(), &format!("invalid JSON: {e}"))),
+    let items = match wire::split(text, wire::MAX_BATCH) {
+        Ok(Frame::One(text)) => return one(methods, text, max_frame).await,
+        Ok(Frame::Batch(items)) => items,
+        Err(answer) => return Some(answer),
     };
-    if items.is_empty() {
-        return Some(error_response("null", ErrorCode::InvalidRequest.code(), "empty batch"));
-    }
     let answers = futures::future::join_all(items.iter().map(|item| one(methods, item.get(), max_frame))).await;
-    let answers: Vec<String> = answers.into_iter().flatten().collect();
-    // A batch of notifications gets no answer at all (JSON-RPC 2.0 §6).
-    if answers.is_empty() {
-        return None;
-    }
-    let batch = format!("[{}]", answers.join(","));
+    let batch = wire::batch(answers.into_iter().flatten().collect())?;
     if batch.len() > max_frame {
         let why = format!("the batch's answers are {} bytes, over the frame limit of {max_frame} bytes", batch.len());
-        return Some(error_response("null", INTERNAL_ERROR, &why));
+        return Some(wire::error(None, ErrorCode::InternalError, &why));
     }
     Some(batch)
 }
 
 /// One message of a frame.
 async fn one(methods: &Methods, text: &str, max_frame: usize) -> Option<String> {
-    let envelope = match Envelope::parse(text) {
+    let envelope = match wire::parse(text) {
         Ok(envelope) => envelope,
-        Err(e) if serde_json::from_str::<&RawValue>(text).is_err() => {
-            return Some(error_response("null", ErrorCode::ParseError.code(), &format!("invalid JSON: {e}")));
-        }
-        Err(e) => {
-            let why = format!("not a JSON-RPC message: {e}");
-            return Some(error_response("null", ErrorCode::InvalidRequest.code(), &why));
-        }
+        Err(answer) => return Some(answer),
     };
     let Some(method) = envelope.method.as_deref() else {
         // An answer, to a request this side never made (or made on another connection).
@@ -61,42 +40,35 @@ async fn one(methods: &Methods, text: &str, max_frame: usize) -> Option<String> 
     };
     let Some(id) = envelope.id else {
         // A notification: run it under a placeholder id and drop the answer.
-        let params = envelope.params.map(|p| format!(r#","params":{}"#, p.get())).unwrap_or_default();
-        let request = format!(r#"{{"jsonrpc":"2.0","id":0,"method":{}{params}}}"#, json_string(method));
-        let _ = run(methods, method, &request).await;
+        let _ = run(methods, method, &wire::request(Some("0"), method, envelope.params, None)).await;
         return None;
     };
     let answer = match run(methods, method, text).await {
         Ok(answer) => answer,
-        Err(why) => return Some(error_response(id.get(), why.0, &why.1)),
+        Err((code, why)) => return Some(wire::error(Some(id.get()), code, &why)),
     };
     if answer.len() > max_frame {
         let why = format!(
             "the answer of `{method}` is {} bytes, over the connection's frame limit of {max_frame} bytes",
             answer.len()
         );
-        return Some(error_response(id.get(), INTERNAL_ERROR, &why));
+        return Some(wire::error(Some(id.get()), ErrorCode::InternalError, &why));
     }
     Some(answer)
 }
 
 /// Runs a request through the methods: its answer, or why there is none.
-async fn run(methods: &Methods, method: &str, request: &str) -> Result<String, (i32, String)> {
+async fn run(methods: &Methods, method: &str, request: &str) -> Result<String, (ErrorCode, String)> {
     // The subscription channel is unused (the daemon does not route subscriptions) but must
     // not be empty.
     match AssertUnwindSafe(methods.raw_json_request(request, 1)).catch_unwind().await {
         Ok(Ok((answer, _subscription))) => Ok(answer.get().to_string()),
-        Ok(Err(e)) => Err((ErrorCode::InvalidRequest.code(), format!("invalid request: {e}"))),
+        Ok(Err(e)) => Err((ErrorCode::InvalidRequest, format!("invalid request: {e}"))),
         Err(_) => {
             tracing::error!("method `{method}` panicked");
-            Err((INTERNAL_ERROR, format!("method `{method}` panicked")))
+            Err((ErrorCode::InternalError, format!("method `{method}` panicked")))
         }
     }
-}
-
-/// A JSON-RPC error response; `id` is raw JSON.
-pub(crate) fn error_response(id: &str, code: i32, message: &str) -> String {
-    format!(r#"{{"jsonrpc":"2.0","id":{id},"error":{{"code":{code},"message":{}}}}}"#, json_string(message))
 }
 
 /// The start of a frame, for logs.

@@ -9,11 +9,11 @@
 use super::responder::Responder;
 use super::{Registered, Setup};
 use crate::error::{Error, RpcError, connect_error, without_endpoint};
-use crate::mux::{self, parse_answer};
+use crate::mux::parse_answer;
 use futures::StreamExt;
 use pm_protocol::connection::{Connection, FrameError};
 use pm_protocol::status::RegisterInfo;
-use pm_protocol::{Endpoint, ErrorCode, transport};
+use pm_protocol::{Endpoint, ErrorCode, transport, wire};
 use serde_json::value::RawValue;
 
 /// Ids of the sidecar's own requests on a serving connection.
@@ -136,7 +136,7 @@ pub(crate) async fn run(setup: &Setup) -> Result<Lost, Error> {
 /// A request of the sidecar's own to the daemon.
 fn own_request(method: &str, id: &str, params: &serde_json::Value) -> String {
     let params = serde_json::value::to_raw_value(params).ok();
-    mux::request_frame(method, Some(&mux::json_string(id)), params.as_deref(), None)
+    wire::request(Some(&wire::string(id)), method, params.as_deref(), None)
 }
 
 /// Logs the registration and tells whoever asked.
