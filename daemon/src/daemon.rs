@@ -11,7 +11,7 @@ use crate::server::{self, Shared};
 use crate::store::{self, Loaded, Store, StoreError};
 use crate::supervisor::{Context, Supervisor};
 use pm_protocol::status::now_ms;
-use pm_protocol::{DaemonInfo, Endpoint, PmApiServer, ndjson};
+use pm_protocol::{DaemonInfo, Endpoint, PmApiServer};
 use pm_runtimes::Runtime;
 use pm_runtimes::task::{Task, TaskRuntime};
 use std::collections::BTreeMap;
@@ -30,8 +30,8 @@ pub struct DaemonConfig {
     /// In-process tasks by name (`runtime = "task"`, `command = ["<name>", …]`); the built-in
     /// `echo` is there from the start.
     pub tasks: BTreeMap<String, Arc<dyn Task>>,
-    /// Longest frame accepted on a connection.
-    pub max_frame: usize,
+    /// The bounds every connection is held to (frame sizes, timeouts, caps).
+    pub limits: server::Limits,
     /// How long to wait for connections and log writers to finish at shutdown.
     pub grace: Duration,
     /// Listeners besides the Unix socket (which is always on).
@@ -75,7 +75,7 @@ impl DaemonConfig {
             home,
             runtime: None,
             tasks: crate::tasks::builtin(),
-            max_frame: ndjson::DEFAULT_MAX_FRAME,
+            limits: server::Limits::default(),
             grace: Duration::from_secs(5),
             listen: Vec::new(),
             tls_cert,
@@ -100,6 +100,34 @@ pub enum DaemonError {
     Io { action: &'static str, path: String, source: std::io::Error },
 }
 
+/// Raises the soft limit on open files to the hard limit: every connection and every sidecar's
+/// pipes cost descriptors, and running out would lock even the owner out.
+fn raise_fd_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => {
+            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                tracing::warn!("cannot raise the open-file limit from {soft} to {hard}: {e}");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!("cannot read the open-file limit: {e}"),
+    }
+}
+
+/// A listener on a non-loopback address without TLS sends tokens and calls in the clear.
+fn warn_if_exposed(endpoint: &Endpoint) {
+    let (Endpoint::Tcp(addr) | Endpoint::Ws(addr)) = endpoint else { return };
+    let host = server::secure::bind_addr(endpoint).unwrap_or(addr);
+    let ip = host.rsplit_once(':').map_or(host, |(h, _)| h).trim_start_matches('[').trim_end_matches(']');
+    let loopback = ip.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()) || ip == "localhost";
+    if !loopback {
+        tracing::warn!(
+            "{endpoint} listens beyond this host without TLS: tokens and calls cross the network in the clear (use tls:// or wss://)"
+        );
+    }
+}
+
 pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
     let home = config.home.clone();
     let io = |action, path: &dyn std::fmt::Display| {
@@ -108,6 +136,12 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> Re
     };
     home.create().map_err(io("create", &home.root().display()))?;
     let _lock = PidLock::acquire(&home.pid_file())?;
+    match home.secure() {
+        Ok(Some(warning)) => tracing::warn!("{warning}"),
+        Ok(None) => {}
+        Err(e) => tracing::warn!("cannot make the files in {} private: {e}", home.root().display()),
+    }
+    raise_fd_limit();
 
     // We hold the lock, so a socket file here was left by a daemon that died: replace it.
     let socket = home.socket();
@@ -127,6 +161,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> Re
         false => None,
     };
     for endpoint in &config.listen {
+        warn_if_exposed(endpoint);
         let addr = server::secure::bind_addr(endpoint).ok_or_else(|| DaemonError::Unsupported(endpoint.to_string()))?;
         let listener = tokio::net::TcpListener::bind(addr).await.map_err(io("listen on", endpoint))?;
         let url = endpoint.to_string();
@@ -182,13 +217,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> Re
         started_at_ms: now_ms(),
     };
     let methods = Api { sup: sup.clone(), mesh: mesh.clone(), info, shutdown: token.clone() }.into_rpc();
-    let shared = Arc::new(Shared {
-        methods: methods.into(),
-        mesh: mesh.clone(),
-        sup: sup.clone(),
-        daemon_token,
-        max_frame: config.max_frame,
-    });
+    let shared = Arc::new(Shared::new(methods.into(), mesh.clone(), sup.clone(), daemon_token, config.limits));
     let mut servers = vec![tokio::spawn(server::serve_unix(listener, shared.clone(), token.clone(), tracker.clone()))];
     servers.push(tokio::spawn(server::serve_memory(memory, shared.clone(), token.clone(), tracker.clone())));
     for listener in tcp {

@@ -56,4 +56,28 @@ impl Home {
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(self.logs())
     }
+
+    /// Makes the files in it private (0600): state, backups, logs and daemon.log hold sidecars'
+    /// env and output, and older versions or other tools may have left them readable. Returns a
+    /// warning when the directory itself is open to the group or others.
+    pub fn secure(&self) -> std::io::Result<Option<String>> {
+        use std::os::unix::fs::PermissionsExt;
+        for dir in [self.root.clone(), self.logs()] {
+            for entry in std::fs::read_dir(&dir)? {
+                let entry = entry?;
+                let meta = entry.metadata()?;
+                if meta.is_file() && meta.permissions().mode() & 0o077 != 0 {
+                    std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o600))?;
+                }
+            }
+        }
+        let mode = std::fs::metadata(&self.root)?.permissions().mode() & 0o777;
+        Ok((mode & 0o077 != 0).then(|| {
+            format!(
+                "PM_HOME {} is accessible to other users (mode {mode:o}): `chmod 700 {}` to keep sockets and state private",
+                self.root.display(),
+                self.root.display()
+            )
+        }))
+    }
 }

@@ -76,8 +76,12 @@ impl LogHub {
     }
 
     async fn open(&self, instance: &str, stream: LogStream) -> std::io::Result<BufWriter<tokio::fs::File>> {
-        let file =
-            tokio::fs::OpenOptions::new().create(true).append(true).open(self.home.log_file(instance, stream)).await?;
+        let file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(self.home.log_file(instance, stream))
+            .await?;
         // Small: the pump flushes whenever it catches up, and 100 instances x 2 streams of large
         // buffers, freed and re-made on every restart, left the allocator holding tens of MB.
         Ok(BufWriter::with_capacity(16 * 1024, file))

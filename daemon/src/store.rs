@@ -8,6 +8,7 @@ use pm_protocol::Definition;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -79,12 +80,14 @@ pub fn load(path: &Path, backup: &Path) -> Result<(StateFile, Loaded), StoreErro
 /// Writes `state` atomically, keeping the previous file as the backup.
 pub fn write(path: &Path, backup: &Path, state: &StateFile) -> std::io::Result<()> {
     let tmp = path.with_extension("json.tmp");
-    let mut file = std::fs::File::create(&tmp)?;
+    // Private: definitions carry env values, which may be secrets.
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
     serde_json::to_writer_pretty(&mut file, state)?;
     file.write_all(b"\n")?;
     file.sync_all()?;
     if path.exists() {
         std::fs::copy(path, backup)?;
+        std::fs::set_permissions(backup, std::fs::Permissions::from_mode(0o600))?;
     }
     std::fs::rename(&tmp, path)?;
     if let Some(dir) = path.parent() {

@@ -1,7 +1,6 @@
 //! The `pm.*` methods. The trait impl only delegates: each method lives in its own file.
 
 mod apply;
-pub mod auth;
 mod connect;
 mod delete;
 mod events;
@@ -9,7 +8,6 @@ mod logs;
 mod ls;
 mod map;
 mod ping;
-pub mod register;
 mod restart;
 mod shutdown;
 mod start;
@@ -31,12 +29,6 @@ pub struct Api {
     pub mesh: crate::mesh::Mesh,
     pub info: DaemonInfo,
     pub shutdown: CancellationToken,
-}
-
-/// Parses a method's params (an object by name, or an array by position).
-fn params<T: serde::de::DeserializeOwned>(raw: Option<&serde_json::value::RawValue>) -> Result<T, (ErrorCode, String)> {
-    serde_json::from_str(raw.map_or("{}", |r| r.get()))
-        .map_err(|e| (ErrorCode::InvalidParams, format!("invalid params: {e}")))
 }
 
 /// Maps a supervisor error to its stable JSON-RPC code.
@@ -95,7 +87,7 @@ impl PmApiServer for Api {
     ) -> SubscriptionResult {
         logs::logs(self, pending, name, lines, follow).await
     }
-    async fn events(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
-        events::events(self, pending).await
+    async fn events(&self, pending: PendingSubscriptionSink, name: Option<String>) -> SubscriptionResult {
+        events::events(self, pending, name).await
     }
 }

@@ -4,6 +4,7 @@ use crate::home::Home;
 use anyhow::{Context, anyhow, bail};
 use pm_client::{Client, PmApiClient};
 use pm_protocol::{DaemonInfo, Endpoint};
+use std::os::unix::fs::OpenOptionsExt;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -44,6 +45,7 @@ pub async fn spawn_daemon(home: &Home, listen: &[Endpoint]) -> anyhow::Result<(C
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(&log_path)
         .with_context(|| format!("cannot open {}", log_path.display()))?;
     let exe = std::env::current_exe().context("cannot find the pm executable")?;

@@ -7,9 +7,18 @@ use tokio::signal::unix::{SignalKind, signal};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Longest JSON-RPC frame accepted on a connection, in bytes.
+    /// Longest JSON-RPC frame accepted on an authenticated connection, in bytes.
     #[arg(long, default_value_t = pm_protocol::ndjson::DEFAULT_MAX_FRAME)]
     max_frame: usize,
+    /// Longest deadline a routed call may ask for with `deadline_ms` (longer ones are capped).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
+    max_deadline: std::time::Duration,
+    /// How long a tcp:// or tls:// client may take to call pm.auth before it is disconnected.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    auth_timeout: std::time::Duration,
+    /// Connections at once over tcp/tls/ws(s); the Unix socket has as many again of its own.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    max_connections: u32,
     /// Also listen here (repeatable): tcp:// or tls://HOST:PORT, ws:// or wss://HOST:PORT/. The Unix socket is always on.
     #[arg(long = "listen", value_name = "URL")]
     listen: Vec<pm_protocol::Endpoint>,
@@ -27,7 +36,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
     let mut config = DaemonConfig::new(Home::from_env());
-    config.max_frame = args.max_frame;
+    config.limits.max_frame = args.max_frame;
+    config.limits.max_deadline = args.max_deadline;
+    config.limits.auth_timeout = args.auth_timeout;
+    config.limits.max_connections = args.max_connections as usize;
     config.listen = args.listen;
     config.tls_cert = args.tls_cert.unwrap_or(config.tls_cert);
     config.tls_key = args.tls_key.unwrap_or(config.tls_key);

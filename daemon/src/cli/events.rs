@@ -1,4 +1,5 @@
-//! `pm events [--json]`: state changes of every instance as they happen, until Ctrl-C.
+//! `pm events [NAME] [--json]`: state changes of every instance (or of NAME's) as they happen,
+//! until Ctrl-C.
 
 use super::connect;
 use crate::home::Home;
@@ -8,6 +9,8 @@ use std::process::ExitCode;
 
 #[derive(clap::Args)]
 pub struct Args {
+    /// Only this definition's or instance's events.
+    name: Option<String>,
     /// Print each event as JSON.
     #[arg(long)]
     json: bool,
@@ -15,7 +18,7 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let client = connect::daemon(&Home::from_env()).await?;
-    let mut sub = client.daemon().events().await?;
+    let mut sub = client.daemon().events(args.name).await?;
     loop {
         let item = tokio::select! {
             _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),

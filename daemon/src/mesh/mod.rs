@@ -5,15 +5,21 @@
 mod route;
 mod tokens;
 
-pub use route::{Call, Reply, RouteError};
-pub use tokens::{daemon_token, new_token};
+mod deadlines;
+mod flight;
 
+pub use flight::InFlight;
+pub use route::{Call, Reply, RouteError};
+pub use tokens::{RunToken, daemon_token, new_token};
+
+use crate::outbox::Outbox;
 use dashmap::DashMap;
+use pm_protocol::Definition;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 /// Default deadline of a routed call.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
@@ -29,17 +35,21 @@ pub struct Registration {
     pub methods: Arc<Vec<String>>,
     /// Where it also listens for direct calls, if it said.
     pub endpoint: Option<String>,
-    /// The connection requests go out on, and its id.
-    pub conn: u64,
-    pub out: mpsc::Sender<String>,
+    /// The connection requests go out on.
+    pub out: Arc<Outbox>,
 }
 
 struct Pending {
     reply: Reply,
     caller_id: Box<serde_json::value::RawValue>,
     target: Arc<str>,
+    /// The sidecar's connection, which must be the one that answers.
     conn: u64,
+    /// The caller's connection.
+    caller: u64,
     deadline: tokio::time::Instant,
+    /// Counts against the caller's cap of calls in flight until answered.
+    _flight: Option<InFlight>,
 }
 
 #[derive(Clone, Default)]
@@ -55,10 +65,11 @@ struct Inner {
     next_conn: AtomicU64,
     /// Round-robin position per definition, for stateless balancing.
     turns: DashMap<String, AtomicUsize>,
-    /// Sidecar token → instance.
-    tokens: DashMap<String, String>,
+    /// Sidecar token → the run it belongs to.
+    tokens: DashMap<String, Arc<RunToken>>,
     /// Registered instances, for the `registered` readiness.
     registered: watch::Sender<BTreeSet<String>>,
+    deadlines: deadlines::Deadlines,
 }
 
 impl Mesh {
@@ -67,18 +78,27 @@ impl Mesh {
         self.inner.next_conn.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// The token an instance's process gets as PM_TOKEN (one per instance, kept across runs).
-    pub fn token_for(&self, instance: &str) -> String {
-        if let Some(t) = self.inner.tokens.iter().find(|e| e.value() == instance) {
-            return t.key().clone();
-        }
+    /// A new token for a run of `instance` (its PM_TOKEN); any token of an earlier run dies.
+    pub fn issue_token(&self, instance: &str, definition: Arc<Definition>) -> String {
+        self.revoke_tokens(instance);
         let token = new_token();
-        self.inner.tokens.insert(token.clone(), instance.to_string());
+        self.inner.tokens.insert(token.clone(), Arc::new(RunToken::new(instance.to_string(), definition)));
         token
     }
 
-    /// The instance a sidecar token belongs to.
-    pub fn instance_of_token(&self, token: &str) -> Option<String> {
+    /// The run's token ended with it: connections that authenticated with it can do nothing more.
+    pub fn revoke_tokens(&self, instance: &str) {
+        self.inner.tokens.retain(|_, t| {
+            let keep = t.instance != instance;
+            if !keep {
+                t.revoke();
+            }
+            keep
+        });
+    }
+
+    /// The run a sidecar token belongs to.
+    pub fn run_of_token(&self, token: &str) -> Option<Arc<RunToken>> {
         self.inner.tokens.get(token).map(|e| e.value().clone())
     }
 
@@ -102,30 +122,30 @@ impl Mesh {
         })
     }
 
-    /// The instance stopped or exited: forget its registration and fail its calls at once.
-    pub async fn gone(&self, instance: &str, why: &str) {
+    /// The instance's run ended (stopped, exited, or never spawned): its token dies, its
+    /// registration is forgotten and its calls fail at once.
+    pub fn gone(&self, instance: &str, why: &str) {
+        self.revoke_tokens(instance);
         if self.inner.registrations.remove(instance).is_some() {
             self.inner.registered.send_modify(|set| {
                 set.remove(instance);
             });
         }
-        self.fail_where(|p| &*p.target == instance, why).await;
+        self.fail_where(|p| &*p.target == instance, why);
     }
 
-    /// A connection closed: registrations on it end, and calls waiting on it fail.
-    pub async fn disconnected(&self, conn: u64) {
+    /// A connection closed: registrations on it end, calls waiting on it fail, and calls it
+    /// made are forgotten (nobody is left to answer).
+    pub fn disconnected(&self, conn: u64) {
         let lost: Vec<String> =
-            self.inner.registrations.iter().filter(|r| r.conn == conn).map(|r| r.key().clone()).collect();
+            self.inner.registrations.iter().filter(|r| r.out.conn == conn).map(|r| r.key().clone()).collect();
         for instance in &lost {
-            self.inner.registrations.remove_if(instance, |_, r| r.conn == conn);
+            self.inner.registrations.remove_if(instance, |_, r| r.out.conn == conn);
         }
         if !lost.is_empty() {
             self.inner.registered.send_modify(|set| set.retain(|i| !lost.contains(i)));
         }
-        self.fail_where(|p| p.conn == conn, "its connection closed").await;
-    }
-
-    pub fn forget_instance(&self, instance: &str) {
-        self.inner.tokens.retain(|_, i| i != instance);
+        self.fail_where(|p| p.conn == conn, "its connection closed");
+        self.forget_where(|p| p.caller == conn);
     }
 }

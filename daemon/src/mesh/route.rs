@@ -1,28 +1,28 @@
-//! Forwarding calls to sidecars and their replies back; failing what cannot complete.
+//! Forwarding calls to sidecars and their replies back; failing what cannot complete. Nothing
+//! here waits for a peer: requests and replies are offered to its outbox, never awaited.
 
-use super::{Mesh, Pending, Registration};
-use crate::server::dispatch::error_response;
-use pm_protocol::ErrorCode;
+use super::{InFlight, Mesh, Pending, Registration};
+use crate::outbox::{Outbox, QUEUE, Refused};
+use pm_protocol::{ErrorCode, wire};
 use serde_json::value::RawValue;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 /// Where a routed call's answer goes: a connection, or one slot of a batch.
 pub enum Reply {
-    Conn(mpsc::Sender<String>),
+    Conn(Arc<Outbox>),
     Once(oneshot::Sender<String>),
 }
 
 impl Reply {
-    pub async fn send(self, msg: String) {
+    fn send(self, msg: String) {
         match self {
-            // A caller that has gone cannot be answered; nothing else is waiting for it.
-            Reply::Conn(tx) => {
-                let _ = tx.send(msg).await;
-            }
+            // A caller that does not read its answers is dropped; one that has gone is not
+            // waited for.
+            Reply::Conn(out) => out.answer(msg),
             Reply::Once(tx) => {
                 let _ = tx.send(msg);
             }
@@ -30,8 +30,9 @@ impl Reply {
     }
 }
 
-/// Why a call could not be sent; `None` target means nobody registered under that name.
+/// Why a call could not be sent.
 pub enum RouteError {
+    /// Nobody registered under that name.
     NotRegistered,
     Refused(ErrorCode, String),
 }
@@ -43,12 +44,15 @@ pub struct Call<'a> {
     pub id: Option<&'a RawValue>,
     pub params: Option<&'a RawValue>,
     pub deadline: Duration,
+    /// The caller's connection.
+    pub caller: u64,
 }
 
 impl Mesh {
     /// Sends a call to the sidecar `call.target` stands for. A request's answer goes to `reply`
     /// once the sidecar answers (or fails, or the deadline passes); a notification has none.
-    pub async fn forward(&self, call: Call<'_>, reply: Option<Reply>) -> Result<(), RouteError> {
+    /// A sidecar whose queue is full is not taking requests: the call is refused at once.
+    pub fn forward(&self, call: Call<'_>, reply: Option<(Reply, InFlight)>) -> Result<(), RouteError> {
         let reg = self.pick(call.target)?;
         let instance = &reg.instance;
         if !reg.methods.is_empty() && !reg.methods.iter().any(|m| m == call.method) {
@@ -57,25 +61,25 @@ impl Mesh {
                 format!("sidecar `{instance}` has no method `{}` (it serves: {})", call.method, reg.methods.join(", ")),
             ));
         }
-        let method = serde_json::to_string(call.method).unwrap_or_default();
-        let params = call.params.map(|p| format!(",\"params\":{}", p.get())).unwrap_or_default();
-        let (Some(caller_id), Some(reply)) = (call.id, reply) else {
-            let msg = format!(r#"{{"jsonrpc":"2.0","method":{method}{params}}}"#);
-            return reg.out.send(msg).await.map_err(|_| gone(instance));
+        let (Some(caller_id), Some((reply, flight))) = (call.id, reply) else {
+            return offer(&reg, wire::request(None, call.method, call.params, None));
         };
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let deadline = Instant::now() + call.deadline;
         let pending = Pending {
             reply,
             caller_id: caller_id.to_owned(),
             target: instance.clone(),
-            conn: reg.conn,
-            deadline: Instant::now() + call.deadline,
+            conn: reg.out.conn,
+            caller: call.caller,
+            deadline,
+            _flight: Some(flight),
         };
         self.inner.pending.insert(id, pending);
-        let msg = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":{method}{params}}}"#);
-        if reg.out.send(msg).await.is_err() {
-            self.inner.pending.remove(&id);
-            return Err(gone(instance));
+        self.inner.deadlines.insert(deadline, id);
+        if let Err(e) = offer(&reg, wire::request(Some(&id.to_string()), call.method, call.params, None)) {
+            self.take(id);
+            return Err(e);
         }
         Ok(())
     }
@@ -112,8 +116,15 @@ impl Mesh {
         }
     }
 
+    /// Removes a pending call and its deadline.
+    fn take(&self, id: u64) -> Option<Pending> {
+        let (_, pending) = self.inner.pending.remove(&id)?;
+        self.inner.deadlines.remove(pending.deadline, id);
+        Some(pending)
+    }
+
     /// A sidecar answered a call the daemon sent on connection `conn`.
-    pub async fn complete(&self, conn: u64, id: &RawValue, result: Option<&RawValue>, error: Option<&RawValue>) {
+    pub fn complete(&self, conn: u64, id: &RawValue, result: Option<&RawValue>, error: Option<&RawValue>) {
         let Ok(id) = id.get().parse::<u64>() else {
             tracing::debug!("a reply with a foreign id {} on connection {conn}", id.get());
             return;
@@ -122,48 +133,65 @@ impl Mesh {
             tracing::debug!("a late or unknown reply {id} on connection {conn}");
             return;
         };
+        self.inner.deadlines.remove(pending.deadline, id);
         let caller = pending.caller_id.get();
         let msg = match (result, error) {
-            (Some(result), _) => format!(r#"{{"jsonrpc":"2.0","id":{caller},"result":{}}}"#, result.get()),
-            (None, Some(error)) => format!(r#"{{"jsonrpc":"2.0","id":{caller},"error":{}}}"#, error.get()),
-            (None, None) => error_response(
+            (Some(result), _) => wire::result(caller, result.get()),
+            (None, Some(error)) => wire::error_object(caller, error.get()),
+            (None, None) => wire::error(
                 Some(caller),
                 ErrorCode::InvalidRequest,
                 "the sidecar sent a reply with neither result nor error",
             ),
         };
-        pending.reply.send(msg).await;
+        pending.reply.send(msg);
     }
 
     /// Answers every pending call matching `which` with "sidecar gone".
-    pub(super) async fn fail_where(&self, which: impl Fn(&Pending) -> bool, why: &str) {
-        let ids: Vec<u64> = self.inner.pending.iter().filter(|p| which(p.value())).map(|p| *p.key()).collect();
-        for id in ids {
-            if let Some((_, p)) = self.inner.pending.remove(&id) {
-                let msg = format!("sidecar `{}` went away during the call: {why}", p.target);
-                p.reply.send(error_response(Some(p.caller_id.get()), ErrorCode::SidecarGone, &msg)).await;
-            }
+    pub(super) fn fail_where(&self, which: impl Fn(&Pending) -> bool, why: &str) {
+        for p in self.take_where(which) {
+            let msg = format!("sidecar `{}` went away during the call: {why}", p.target);
+            p.reply.send(wire::error(Some(p.caller_id.get()), ErrorCode::SidecarGone, &msg));
         }
     }
 
-    /// Answers calls whose deadline passed; runs until the daemon stops.
+    /// Drops every pending call matching `which` unanswered.
+    pub(super) fn forget_where(&self, which: impl Fn(&Pending) -> bool) {
+        self.take_where(which);
+    }
+
+    fn take_where(&self, which: impl Fn(&Pending) -> bool) -> Vec<Pending> {
+        let ids: Vec<u64> = self.inner.pending.iter().filter(|p| which(p.value())).map(|p| *p.key()).collect();
+        ids.into_iter().filter_map(|id| self.take(id)).collect()
+    }
+
+    /// Answers calls as their deadlines pass; runs until the daemon stops, asleep while no
+    /// call is pending.
     pub async fn expire_deadlines(&self) {
-        let mut tick = tokio::time::interval(Duration::from_millis(50));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tick.tick().await;
-            let now = Instant::now();
-            let late: Vec<u64> = self.inner.pending.iter().filter(|p| p.deadline <= now).map(|p| *p.key()).collect();
-            for id in late {
+            for id in self.inner.deadlines.next_due().await {
                 if let Some((_, p)) = self.inner.pending.remove(&id) {
                     let msg = format!("call to sidecar `{}` exceeded its deadline", p.target);
-                    p.reply.send(error_response(Some(p.caller_id.get()), ErrorCode::DeadlineExceeded, &msg)).await;
+                    p.reply.send(wire::error(Some(p.caller_id.get()), ErrorCode::DeadlineExceeded, &msg));
                 }
             }
         }
     }
 }
 
-fn gone(instance: &str) -> RouteError {
-    RouteError::Refused(ErrorCode::SidecarGone, format!("sidecar `{instance}` went away"))
+/// Queues a message for a sidecar, refusing the call when it is not taking requests.
+fn offer(reg: &Registration, msg: String) -> Result<(), RouteError> {
+    match reg.out.offer(msg) {
+        Ok(()) => Ok(()),
+        Err(Refused::Full) => Err(RouteError::Refused(
+            ErrorCode::Busy,
+            format!(
+                "sidecar `{}` is not taking requests ({QUEUE} sent to it are unread); try again later",
+                reg.instance
+            ),
+        )),
+        Err(Refused::Closed) => {
+            Err(RouteError::Refused(ErrorCode::SidecarGone, format!("sidecar `{}` went away", reg.instance)))
+        }
+    }
 }

@@ -1,8 +1,36 @@
-//! Secrets: the daemon's token (for tcp/tls/ws clients) and each sidecar's own token.
+//! Secrets: the daemon's token (for tcp/tls/ws clients) and each sidecar's own token, which
+//! lives as long as one run of its instance.
 
+use pm_protocol::Definition;
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// What one run's PM_TOKEN stands for: its instance, and the definition it was started with
+/// (whose `depends_on`, `calls` and `pm` say what the token may do).
+#[derive(Debug)]
+pub struct RunToken {
+    pub instance: String,
+    pub definition: Arc<Definition>,
+    revoked: AtomicBool,
+}
+
+impl RunToken {
+    pub fn new(instance: String, definition: Arc<Definition>) -> RunToken {
+        RunToken { instance, definition, revoked: AtomicBool::new(false) }
+    }
+
+    /// Whether the run ended: a connection that authenticated with it can do nothing more.
+    pub fn is_revoked(&self) -> bool {
+        self.revoked.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn revoke(&self) {
+        self.revoked.store(true, Ordering::Relaxed);
+    }
+}
 
 /// 128 random bits as hex, from the kernel.
 pub fn new_token() -> String {

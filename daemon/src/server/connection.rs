@@ -1,43 +1,43 @@
-//! One client connection: frames in, answers, notifications and routed requests out. Requests
-//! run concurrently; a slow call never blocks the connection.
+//! One client connection: frames in, answers, notifications and routed requests out through its
+//! [`Outbox`]. Requests run concurrently; a slow call never blocks the connection, and a peer
+//! that stops reading is dropped rather than waited for.
 
 use super::Shared;
 use super::dispatch;
 use super::peer::{Identity, Peer};
-use futures::{SinkExt, StreamExt};
-use pm_protocol::ErrorCode;
+use crate::outbox::Outbox;
+use futures::StreamExt;
 use pm_protocol::connection::{Connection, FrameError, Frames};
+use pm_protocol::ndjson::FrameLimit;
+use pm_protocol::{ErrorCode, wire};
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// Serves one connection until the peer closes it, it breaks the framing, or `closed` fires.
-pub async fn serve(conn: Connection, identity: Identity, shared: Arc<Shared>, closed: CancellationToken) {
-    let (peer, frames, writer) = open(conn, identity, &shared);
+/// Serves one connection until the peer closes it, it breaks the framing, it is dropped, or
+/// `closed` fires. `frame_limit` bounds frames until the peer authenticates.
+pub async fn serve(
+    conn: Connection,
+    identity: Identity,
+    frame_limit: Option<FrameLimit>,
+    shared: Arc<Shared>,
+    closed: CancellationToken,
+) {
+    let (peer, frames, writer) = open(conn, identity, frame_limit, &shared);
     read(peer, frames, writer, shared, closed).await
 }
 
 /// Starts a connection's writer; returns its peer and what remains to read.
-pub fn open(conn: Connection, identity: Identity, shared: &Shared) -> (Arc<Peer>, Frames, JoinHandle<()>) {
-    let Connection { frames, mut sink } = conn;
-    let (out, mut queue) = mpsc::channel::<String>(1024);
-    let writer = tokio::spawn(async move {
-        while let Some(msg) = queue.recv().await {
-            // Flush when caught up, so bursts go out in few writes.
-            let sent = if queue.is_empty() { sink.send(msg).await } else { sink.feed(msg).await };
-            if sent.is_err() {
-                return;
-            }
-        }
-        let _ = sink.close().await;
-    });
-    (Arc::new(Peer::new(shared.mesh.next_conn_id(), out, identity)), frames, writer)
+pub fn open(
+    conn: Connection,
+    identity: Identity,
+    frame_limit: Option<FrameLimit>,
+    shared: &Shared,
+) -> (Arc<Peer>, Frames, JoinHandle<()>) {
+    let Connection { frames, sink } = conn;
+    let (out, writer) = Outbox::open(shared.mesh.next_conn_id(), sink);
+    (Arc::new(Peer::new(out, identity, frame_limit, shared.limits.max_pm_requests)), frames, writer)
 }
-
-/// How long a client on tcp/tls may take to authenticate before it is disconnected.
-const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Reads and dispatches frames until the connection ends, then lets its answers drain.
 pub async fn read(
@@ -47,41 +47,44 @@ pub async fn read(
     shared: Arc<Shared>,
     closed: CancellationToken,
 ) {
-    let auth_deadline = tokio::time::sleep(AUTH_TIMEOUT);
+    let auth_timeout = shared.limits.auth_timeout;
+    let auth_deadline = tokio::time::sleep(auth_timeout);
     tokio::pin!(auth_deadline);
     loop {
         let frame = tokio::select! {
             _ = closed.cancelled() => break,
+            _ = peer.out.dropped() => break,
             _ = &mut auth_deadline, if peer.is_anonymous() => {
-                let reason = format!("not authenticated within {AUTH_TIMEOUT:?}; closing the connection");
-                let _ = peer.out.send(dispatch::error_response(None, ErrorCode::Unauthorized, &reason)).await;
+                // Whatever its queue holds: a client that did not authenticate is not waited for.
+                let why = format!("not authenticated within {auth_timeout:?}; closing the connection");
+                let _ = peer.out.offer(wire::error(None, ErrorCode::Unauthorized, &why));
+                peer.out.drop_peer(&why);
                 break;
             }
             frame = frames.next() => frame,
         };
-        match frame {
-            Some(Ok(text)) if !text.trim().is_empty() => dispatch::frame(text, &peer, &shared, &closed).await,
-            Some(Ok(_)) => {}
+        let why = match frame {
+            Some(Ok(text)) if !text.trim().is_empty() => {
+                dispatch::frame(text, &peer, &shared, &closed).await;
+                continue;
+            }
+            Some(Ok(_)) => continue,
             Some(Err(FrameError::TooLarge(max))) => {
-                let reason = format!("frame longer than {max} bytes; closing the connection");
-                let _ = peer.out.send(dispatch::error_response(None, ErrorCode::FrameTooLarge, &reason)).await;
-                break;
+                (ErrorCode::FrameTooLarge, format!("frame longer than {max} bytes; closing the connection"))
             }
-            Some(Err(FrameError::Malformed(why))) => {
-                let reason = format!("{why}; closing the connection");
-                let _ = peer.out.send(dispatch::error_response(None, ErrorCode::ParseError, &reason)).await;
-                break;
-            }
+            Some(Err(FrameError::Malformed(why))) => (ErrorCode::ParseError, format!("{why}; closing the connection")),
             Some(Err(e)) => {
                 tracing::debug!("connection {} read error: {e}", peer.id);
                 break;
             }
             None => break,
-        }
+        };
+        peer.out.answer(wire::error(None, why.0, &why.1));
+        break;
     }
-    shared.mesh.disconnected(peer.id).await;
+    shared.mesh.disconnected(peer.id);
     closed.cancel();
-    // Pending answers still go out: their tasks hold clones of `out` until they are done.
+    // Pending answers still go out: their tasks hold the outbox until they are done.
     drop(peer);
     let _ = writer.await;
 }

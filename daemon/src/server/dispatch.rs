@@ -1,16 +1,24 @@
 //! JSON-RPC dispatch for one connection. jsonrpsee's `raw_json_request` serves the `pm.*`
-//! methods but knows neither batches, notifications nor who is calling, so those, `pm.auth`,
-//! `pm.register`, routing of `<sidecar>.<method>` and replies from sidecars are handled here.
+//! methods but knows neither batches, notifications nor who is calling, so those, the session
+//! (`pm.auth`, `pm.register`), authorization, routing of `<sidecar>.<method>` and replies from
+//! sidecars are handled here.
+//!
+//! Before a connection authenticates, only `pm.auth` is served, inline: no batch is expanded and
+//! no task is spawned. After, `pm.*` requests and batches run in tasks, at most
+//! `max_pm_requests` at once per connection; routed calls are sent on the reader, at most
+//! `max_in_flight` per connection. Nothing here waits for another peer.
 
-use super::Shared;
-use super::peer::Peer;
-use crate::mesh::{Call, DEFAULT_DEADLINE, Reply, RouteError};
+use super::peer::{Identity, Peer};
+use super::{Shared, session};
+use crate::grants;
+use crate::mesh::{Call, DEFAULT_DEADLINE, InFlight, Reply, RouteError};
 use pm_protocol::ErrorCode;
 use pm_protocol::envelope::Envelope;
+use pm_protocol::wire::{self, Frame};
 use serde_json::value::RawValue;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 /// How long a closing connection still forwards a subscription's last notifications.
@@ -19,33 +27,53 @@ const FINAL_GRACE: Duration = Duration::from_millis(500);
 /// Notifications a subscription may queue before the connection catches up.
 const SUBSCRIPTION_BUFFER: usize = 4096;
 
+/// Failed attempts to authenticate before the connection is closed.
+pub const MAX_STRIKES: u32 = 3;
+
+const NOT_AUTHENTICATED: &str =
+    "not authenticated: call pm.auth with the daemon's token (`pm token`) or your PM_TOKEN first";
+
+/// Daemon methods that open a subscription, and those that cancel one.
+const SUBSCRIBE: &[&str] = &["pm.logs", "pm.events"];
+const UNSUBSCRIBE: &[&str] = &["pm.unlogs", "pm.unevents"];
+
 /// What handling one message gave.
 enum Handled {
     Answer(String),
-    /// A `pm.*` subscription: its answer, then its notifications.
-    Subscribed(String, mpsc::Receiver<Box<RawValue>>),
+    /// A `pm.*` subscription: its answer, its id (as JSON), then its notifications.
+    Subscribed(String, Option<String>, mpsc::Receiver<Box<RawValue>>),
     /// Answered later through the `Reply` (a routed call), or never (a notification).
     Nothing,
 }
 
 /// Handles one frame: a message or a batch. Answers go to the peer.
 pub async fn frame(text: String, peer: &Arc<Peer>, shared: &Arc<Shared>, closed: &CancellationToken) {
-    if text.trim_start().starts_with('[') {
+    if peer.is_anonymous() {
+        return anonymous(&text, peer, shared);
+    }
+    if wire::is_batch(&text) {
+        let Some(permit) = permit(peer, shared, None) else { return };
         let (peer, shared) = (peer.clone(), shared.clone());
-        tokio::spawn(async move { batch(&text, &peer, &shared).await });
+        tokio::spawn(async move {
+            batch(&text, &peer, &shared).await;
+            drop(permit);
+        });
         return;
     }
-    let envelope: Envelope = match parse(&text) {
+    let envelope = match wire::parse(&text) {
         Ok(e) => e,
-        Err(answer) => return send(peer, answer).await,
+        Err(answer) => return peer.out.answer(answer),
     };
-    // Routed calls, replies and auth are handled in order, on the reader: they never wait on a
-    // sidecar. Daemon methods may take long (a start waits for readiness): they get a task.
-    if envelope.method.as_deref().is_some_and(|m| m.starts_with("pm.") && m != "pm.auth" && m != "pm.register") {
+    // Daemon methods may take long (a start waits for readiness): they get a task. Routed
+    // calls, replies and the session are handled in order, on the reader: they never wait.
+    let session = ["pm.auth", "pm.register"];
+    if envelope.method.as_deref().is_some_and(|m| m.starts_with("pm.") && !session.contains(&m)) {
+        let Some(permit) = permit(peer, shared, envelope.id) else { return };
         let (peer, shared, closed) = (peer.clone(), shared.clone(), closed.clone());
         tokio::spawn(async move {
-            let Ok(envelope) = parse(&text) else { return };
+            let Ok(envelope) = wire::parse(&text) else { return };
             let handled = message(&text, envelope, &peer, &shared, || Reply::Conn(peer.out.clone())).await;
+            drop(permit);
             deliver(handled, &peer, &closed).await;
         });
         return;
@@ -54,16 +82,56 @@ pub async fn frame(text: String, peer: &Arc<Peer>, shared: &Arc<Shared>, closed:
     deliver(handled, peer, closed).await;
 }
 
-async fn send(peer: &Peer, msg: String) {
-    let _ = peer.out.send(msg).await;
+/// One of the connection's slots for `pm.*` requests, or (answered) none free.
+fn permit(peer: &Peer, shared: &Shared, id: Option<&RawValue>) -> Option<OwnedSemaphorePermit> {
+    let permit = peer.pm_requests.clone().try_acquire_owned().ok();
+    if permit.is_none() {
+        let why = format!(
+            "{} pm.* requests or batches of this connection are running already (the limit): wait for their answers",
+            shared.limits.max_pm_requests
+        );
+        peer.out.answer(wire::error(id.map(RawValue::get), ErrorCode::Busy, &why));
+    }
+    permit
+}
+
+/// A frame from a connection that has not authenticated: only `pm.auth` is served. Anything
+/// else is a strike, and the connection is closed after [`MAX_STRIKES`].
+fn anonymous(text: &str, peer: &Peer, shared: &Shared) {
+    let refusal = if wire::is_batch(text) {
+        wire::error(None, ErrorCode::Unauthorized, "authenticate with pm.auth before sending a batch")
+    } else {
+        match wire::parse(text) {
+            Err(answer) => answer,
+            Ok(e) if e.method.as_deref() == Some("pm.auth") => match session::auth(peer, shared, e.params) {
+                Ok(info) => {
+                    if let Handled::Answer(answer) = success(e.id, &info) {
+                        peer.out.answer(answer);
+                    }
+                    return;
+                }
+                Err((code, why)) => wire::error(e.id.map(RawValue::get), code, &why),
+            },
+            Ok(e) => wire::error(e.id.map(RawValue::get), ErrorCode::Unauthorized, NOT_AUTHENTICATED),
+        }
+    };
+    peer.out.answer(refusal);
+    if peer.strike() >= MAX_STRIKES {
+        let why = format!("{MAX_STRIKES} failed attempts to authenticate; closing the connection");
+        let _ = peer.out.offer(wire::error(None, ErrorCode::Unauthorized, &why));
+        peer.out.drop_peer(&why);
+    }
 }
 
 async fn deliver(handled: Handled, peer: &Peer, closed: &CancellationToken) {
     match handled {
-        Handled::Answer(msg) => send(peer, msg).await,
-        Handled::Subscribed(answer, mut rx) => {
+        Handled::Answer(msg) => peer.out.answer(msg),
+        Handled::Subscribed(answer, id, mut rx) => {
             // The subscription's answer goes out before any of its notifications.
-            send(peer, answer).await;
+            peer.out.answer(answer);
+            if let Some(id) = &id {
+                peer.add_subscription(id.clone());
+            }
             loop {
                 let n = tokio::select! {
                     n = rx.recv() => n,
@@ -71,58 +139,48 @@ async fn deliver(handled: Handled, peer: &Peer, closed: &CancellationToken) {
                     // sends, such as its final `End`, for a moment; then drop it, which ends it.
                     _ = closed.cancelled() => match tokio::time::timeout(FINAL_GRACE, rx.recv()).await {
                         Ok(n) => n,
-                        Err(_) => return,
+                        Err(_) => break,
                     },
                 };
                 match n {
-                    Some(n) if peer.out.send(n.get().to_string()).await.is_ok() => {}
-                    _ => return,
+                    Some(n) if peer.out.stream(n.get().to_string()).await => {}
+                    _ => break,
                 }
+            }
+            if let Some(id) = &id {
+                peer.remove_subscription(id);
             }
         }
         Handled::Nothing => {}
     }
 }
 
-fn parse(text: &str) -> Result<Envelope<'_>, String> {
-    Envelope::parse(text).map_err(|e| {
-        if serde_json::from_str::<&RawValue>(text).is_err() {
-            error_response(None, ErrorCode::ParseError, &format!("invalid JSON: {e}"))
-        } else {
-            error_response(None, ErrorCode::InvalidRequest, &format!("not a JSON-RPC message: {e}"))
-        }
-    })
-}
-
 async fn batch(text: &str, peer: &Arc<Peer>, shared: &Arc<Shared>) {
-    let items: Vec<&RawValue> = match serde_json::from_str(text) {
-        Ok(items) => items,
-        Err(e) => return send(peer, error_response(None, ErrorCode::ParseError, &format!("invalid JSON: {e}"))).await,
+    let items = match wire::split(text, shared.limits.max_batch) {
+        Ok(Frame::Batch(items)) => items,
+        Ok(Frame::One(_)) => return,
+        Err(answer) => return peer.out.answer(answer),
     };
-    if items.is_empty() {
-        return send(peer, error_response(None, ErrorCode::InvalidRequest, "empty batch")).await;
-    }
     let answers = futures::future::join_all(items.iter().map(|item| async move {
-        let envelope = match parse(item.get()) {
+        let envelope = match wire::parse(item.get()) {
             Ok(e) => e,
             Err(answer) => return Some(answer),
         };
         let (tx, rx) = oneshot::channel();
         match message(item.get(), envelope, peer, shared, || Reply::Once(tx)).await {
-            Handled::Answer(a) | Handled::Subscribed(a, _) => Some(a),
+            // A subscription in a batch is answered, and ends with the batch.
+            Handled::Answer(a) | Handled::Subscribed(a, ..) => Some(a),
             // A routed request answers through its slot; a notification never does.
             Handled::Nothing => rx.await.ok(),
         }
     }))
     .await;
-    let answers: Vec<String> = answers.into_iter().flatten().collect();
-    // A batch of notifications gets no answer at all (JSON-RPC 2.0 §6).
-    if !answers.is_empty() {
-        send(peer, format!("[{}]", answers.join(","))).await;
+    if let Some(answers) = wire::batch(answers.into_iter().flatten().collect()) {
+        peer.out.answer(answers);
     }
 }
 
-/// Handles one message (not a batch).
+/// Handles one message (not a batch) of an authenticated connection.
 async fn message(
     text: &str,
     e: Envelope<'_>,
@@ -131,90 +189,151 @@ async fn message(
     reply: impl FnOnce() -> Reply,
 ) -> Handled {
     let id = e.id;
-    let answer = |code: ErrorCode, msg: &str| match id {
-        Some(id) => Handled::Answer(error_response(Some(id.get()), code, msg)),
+    let refuse = |code: ErrorCode, msg: &str| match id {
+        Some(id) => Handled::Answer(wire::error(Some(id.get()), code, msg)),
         None => Handled::Nothing,
     };
     let Some(method) = e.method.as_deref() else {
         // A reply to a call the daemon routed to this peer.
         return match (id, e.result.is_some() || e.error.is_some()) {
             (Some(id), true) => {
-                shared.mesh.complete(peer.id, id, e.result, e.error).await;
+                shared.mesh.complete(peer.id, id, e.result, e.error);
                 Handled::Nothing
             }
-            _ => Handled::Answer(error_response(None, ErrorCode::InvalidRequest, "a message with no method")),
+            _ => Handled::Answer(wire::error(None, ErrorCode::InvalidRequest, "a message with no method")),
         };
     };
-
     if method == "pm.auth" {
-        return match crate::api::auth::auth(peer, shared, e.params) {
+        return match session::auth(peer, shared, e.params) {
             Ok(result) => success(id, &result),
-            Err((code, msg)) => answer(code, &msg),
+            Err((code, msg)) => refuse(code, &msg),
         };
     }
-    if peer.is_anonymous() {
-        return answer(
-            ErrorCode::Unauthorized,
-            "not authenticated: call pm.auth with the daemon's token (`pm token`) or your PM_TOKEN first",
-        );
-    }
+    let identity = peer.identity();
+    let run = match &identity {
+        Identity::Anonymous => return refuse(ErrorCode::Unauthorized, NOT_AUTHENTICATED),
+        Identity::Owner => None,
+        Identity::Sidecar(run) if run.is_revoked() => {
+            let why = format!("the token of `{}` was revoked: the run it was issued to has ended", run.instance);
+            return refuse(ErrorCode::Unauthorized, &why);
+        }
+        Identity::Sidecar(run) => Some(run),
+    };
     if method == "pm.register" {
-        return match crate::api::register::register(peer, shared, e.params).await {
+        return match session::register(peer, shared, e.params).await {
             Ok(result) => success(id, &result),
-            Err((code, msg)) => answer(code, &msg),
+            Err((code, msg)) => refuse(code, &msg),
         };
     }
     if method.starts_with("pm.") {
-        let Some(_) = id else {
-            // A notification to the daemon: run it with a placeholder id, drop the answer.
-            let params = e.params.map_or("null", RawValue::get);
-            let request = format!(r#"{{"jsonrpc":"2.0","id":0,"method":{},"params":{params}}}"#, json_string(method));
-            let _ = shared.methods.raw_json_request(&request, 1).await;
-            return Handled::Nothing;
-        };
-        return match shared.methods.raw_json_request(text, SUBSCRIPTION_BUFFER).await {
-            Ok((response, rx)) => Handled::Subscribed(response.get().to_string(), rx),
-            Err(err) => answer(ErrorCode::InvalidRequest, &format!("invalid request: {err}")),
-        };
+        if let Some(run) = run
+            && let Err(why) = grants::pm_method(run, method, e.params)
+        {
+            return refuse(ErrorCode::Unauthorized, &why);
+        }
+        return daemon_method(text, method, id, e.params, peer, shared).await;
     }
     let Some((target, sidecar_method)) = method.split_once('.') else {
-        return answer(
+        return refuse(
             ErrorCode::MethodNotFound,
             &format!("unknown method `{method}`: daemon methods are `pm.*`, sidecar methods `<sidecar>.<method>`"),
         );
     };
-    let deadline = e.deadline_ms.map_or(DEFAULT_DEADLINE, Duration::from_millis);
-    let call = Call { target, method: sidecar_method, id, params: e.params, deadline };
-    match shared.mesh.forward(call, id.map(|_| reply())).await {
-        Ok(()) => Handled::Nothing,
-        Err(RouteError::Refused(code, msg)) => answer(code, &msg),
-        Err(RouteError::NotRegistered) => {
-            let (code, msg) = crate::api::register::not_registered(&shared.sup, target);
-            answer(code, &msg)
+    if let Some(run) = run {
+        let definition = shared.sup.definition_of(target).map_or_else(|| target.to_string(), |(d, _)| d);
+        if let Err(why) = grants::call(run, target, &definition, sidecar_method) {
+            return refuse(ErrorCode::Unauthorized, &why);
         }
     }
+    let limits = &shared.limits;
+    let reply = match id {
+        None => None,
+        Some(_) => match InFlight::take(&peer.in_flight, limits.max_in_flight) {
+            Some(flight) => Some((reply(), flight)),
+            None => {
+                let why = format!(
+                    "{} calls of this connection are in flight already (the limit): wait for answers before sending more",
+                    limits.max_in_flight
+                );
+                return refuse(ErrorCode::Busy, &why);
+            }
+        },
+    };
+    let deadline = e.deadline_ms.map_or(DEFAULT_DEADLINE, Duration::from_millis).min(limits.max_deadline);
+    let call = Call { target, method: sidecar_method, id, params: e.params, deadline, caller: peer.id };
+    match shared.mesh.forward(call, reply) {
+        Ok(()) => Handled::Nothing,
+        Err(RouteError::Refused(code, msg)) => refuse(code, &msg),
+        Err(RouteError::NotRegistered) => {
+            let (code, msg) = session::not_registered(&shared.sup, target);
+            refuse(code, &msg)
+        }
+    }
+}
+
+/// A `pm.*` method, through jsonrpsee. Subscriptions are the connection's own: only it may
+/// cancel them.
+async fn daemon_method(
+    text: &str,
+    method: &str,
+    id: Option<&RawValue>,
+    params: Option<&RawValue>,
+    peer: &Peer,
+    shared: &Shared,
+) -> Handled {
+    let Some(id) = id else {
+        // A notification to the daemon: run it with a placeholder id, drop the answer.
+        let _ = shared.methods.raw_json_request(&wire::request(Some("0"), method, params, None), 1).await;
+        return Handled::Nothing;
+    };
+    if UNSUBSCRIBE.contains(&method) {
+        let subscription = subscription_param(params);
+        if !subscription.as_deref().is_some_and(|s| peer.owns_subscription(s)) {
+            let which = subscription.unwrap_or_else(|| "(none given)".into());
+            let why =
+                format!("no subscription {which} on this connection: only the connection that opened it may cancel it");
+            return Handled::Answer(wire::error(Some(id.get()), ErrorCode::InvalidParams, &why));
+        }
+    }
+    match shared.methods.raw_json_request(text, SUBSCRIPTION_BUFFER).await {
+        Ok((response, rx)) => {
+            let response = response.get().to_string();
+            let subscription = SUBSCRIBE.contains(&method).then(|| result_of(&response)).flatten();
+            Handled::Subscribed(response, subscription, rx)
+        }
+        Err(err) => {
+            Handled::Answer(wire::error(Some(id.get()), ErrorCode::InvalidRequest, &format!("invalid request: {err}")))
+        }
+    }
+}
+
+/// A response's result, as normalised JSON.
+fn result_of(response: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Response {
+        result: Option<serde_json::Value>,
+    }
+    serde_json::from_str::<Response>(response).ok()?.result.map(|r| r.to_string())
+}
+
+/// The subscription id an unsubscribe names (`[id]` or `{"subscription": id}`), normalised.
+fn subscription_param(params: Option<&RawValue>) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Named {
+        subscription: serde_json::Value,
+    }
+    let raw = params?.get();
+    let id = serde_json::from_str::<(serde_json::Value,)>(raw)
+        .map(|(id,)| id)
+        .or_else(|_| serde_json::from_str::<Named>(raw).map(|n| n.subscription))
+        .ok()?;
+    Some(id.to_string())
 }
 
 /// The answer to a request the dispatcher served itself (none for a notification).
 fn success(id: Option<&RawValue>, result: &impl serde::Serialize) -> Handled {
     match (id, serde_json::to_string(result)) {
-        (Some(id), Ok(result)) => {
-            Handled::Answer(format!(r#"{{"jsonrpc":"2.0","id":{},"result":{result}}}"#, id.get()))
-        }
+        (Some(id), Ok(result)) => Handled::Answer(wire::result(id.get(), &result)),
         _ => Handled::Nothing,
     }
-}
-
-fn json_string(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
-}
-
-/// A JSON-RPC error response; `id` is raw JSON (`null` when unknown).
-pub fn error_response(id: Option<&str>, code: ErrorCode, message: &str) -> String {
-    format!(
-        r#"{{"jsonrpc":"2.0","id":{},"error":{{"code":{},"message":{}}}}}"#,
-        id.unwrap_or("null"),
-        code.code(),
-        json_string(message)
-    )
 }

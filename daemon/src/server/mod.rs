@@ -3,17 +3,24 @@
 
 mod connection;
 pub mod dispatch;
+mod limits;
 pub mod peer;
 pub mod secure;
+pub mod session;
+
+pub use limits::Limits;
 
 use crate::mesh::Mesh;
+use crate::outbox::Outbox;
 use crate::supervisor::Supervisor;
 use jsonrpsee::Methods;
 use peer::Identity;
-use pm_protocol::Connection;
+use pm_protocol::ndjson::FrameLimit;
+use pm_protocol::{Connection, ErrorCode, wire};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -24,21 +31,42 @@ pub struct Shared {
     pub sup: Supervisor,
     /// Clients on tcp/tls/ws authenticate with this (or a sidecar's own token).
     pub daemon_token: String,
-    pub max_frame: usize,
+    pub limits: Limits,
+    /// Connections over tcp, tls and ws(s) at once. The Unix socket and tasks have a pool of
+    /// their own, so remote clients can never lock the owner out.
+    remote: Arc<Semaphore>,
+    local: Arc<Semaphore>,
+}
+
+impl Shared {
+    pub fn new(methods: Methods, mesh: Mesh, sup: Supervisor, daemon_token: String, limits: Limits) -> Shared {
+        let remote = Arc::new(Semaphore::new(limits.max_connections));
+        let local = Arc::new(Semaphore::new(limits.max_connections));
+        Shared { methods, mesh, sup, daemon_token, limits, remote, local }
+    }
+
+    /// A slot for one more connection from `pool`, or none when it is full.
+    fn slot(&self, pool: &Arc<Semaphore>, transport: &str) -> Option<OwnedSemaphorePermit> {
+        let slot = pool.clone().try_acquire_owned().ok();
+        if slot.is_none() {
+            tracing::warn!("refused a {transport} connection: {} are open (the limit)", self.limits.max_connections);
+        }
+        slot
+    }
+
+    /// A connection that starts anonymous is held to small frames until it authenticates.
+    fn pre_auth_limit(&self) -> FrameLimit {
+        FrameLimit::new(self.limits.pre_auth_frame.min(self.limits.max_frame))
+    }
 }
 
 /// Serves a connection the daemon opened itself (to a sidecar's direct endpoint) like any
-/// other; returns its id and the sender of frames to it.
-pub fn adopt(
-    conn: Connection,
-    identity: Identity,
-    shared: Arc<Shared>,
-    closed: CancellationToken,
-) -> (u64, tokio::sync::mpsc::Sender<String>) {
-    let (peer, frames, writer) = connection::open(conn, identity, &shared);
-    let handle = (peer.id, peer.out.clone());
+/// other; returns its outbox.
+pub fn adopt(conn: Connection, identity: Identity, shared: Arc<Shared>, closed: CancellationToken) -> Arc<Outbox> {
+    let (peer, frames, writer) = connection::open(conn, identity, None, &shared);
+    let out = peer.out.clone();
     tokio::spawn(connection::read(peer, frames, writer, shared, closed));
-    handle
+    out
 }
 
 /// Serves the Unix socket until `shutdown`. Only the daemon's own user may connect.
@@ -54,13 +82,18 @@ pub async fn serve_unix(
             Some(accepted) => accepted,
             None => return,
         };
+        let Some(slot) = shared.slot(&shared.local, "unix") else {
+            refuse_now(&stream, "too many connections");
+            continue;
+        };
         let (shared, closed) = (shared.clone(), shutdown.child_token());
         tracker.spawn(async move {
+            let _slot = slot;
             match stream.peer_cred().map(|c| c.uid()) {
                 Ok(peer) if peer == uid => {
                     let (read, write) = stream.into_split();
-                    let conn = Connection::ndjson_halves(read, write, shared.max_frame);
-                    connection::serve(conn, Identity::Owner, shared, closed).await
+                    let conn = Connection::ndjson_halves(read, write, shared.limits.max_frame);
+                    connection::serve(conn, Identity::Owner, None, shared, closed).await
                 }
                 Ok(peer) => refuse(stream, &format!("uid {peer} may not use this daemon (owned by uid {uid})")).await,
                 Err(e) => tracing::warn!("cannot check the peer of a connection: {e}"),
@@ -76,10 +109,19 @@ pub async fn serve_tcp(listener: TcpListener, shared: Arc<Shared>, shutdown: Can
             Some(accepted) => accepted,
             None => return,
         };
+        let Some(slot) = shared.slot(&shared.remote, "tcp") else {
+            refuse_now(&stream, "too many connections");
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let (read, write) = stream.into_split();
-        let conn = Connection::ndjson_halves(read, write, shared.max_frame);
-        tracker.spawn(connection::serve(conn, Identity::Anonymous, shared.clone(), shutdown.child_token()));
+        let limit = shared.pre_auth_limit();
+        let conn = Connection::ndjson_limited(read, write, shared.limits.max_frame, limit.clone());
+        let serve = connection::serve(conn, Identity::Anonymous, Some(limit), shared.clone(), shutdown.child_token());
+        tracker.spawn(async move {
+            let _slot = slot;
+            serve.await
+        });
     }
 }
 
@@ -100,8 +142,13 @@ pub async fn serve_memory(
                 None => return,
             },
         };
-        let conn = Connection::ndjson(stream, shared.max_frame);
-        tracker.spawn(connection::serve(conn, Identity::Owner, shared.clone(), shutdown.child_token()));
+        let Some(slot) = shared.slot(&shared.local, "in-memory") else { continue };
+        let conn = Connection::ndjson(stream, shared.limits.max_frame);
+        let serve = connection::serve(conn, Identity::Owner, None, shared.clone(), shutdown.child_token());
+        tracker.spawn(async move {
+            let _slot = slot;
+            serve.await
+        });
     }
 }
 
@@ -129,7 +176,30 @@ where
 async fn refuse<S: tokio::io::AsyncWrite + Unpin>(mut stream: S, reason: &str) {
     use tokio::io::AsyncWriteExt;
     tracing::warn!("refused a connection: {reason}");
-    let line = dispatch::error_response(None, pm_protocol::ErrorCode::Unauthorized, reason) + "\n";
-    let _ = stream.write_all(line.as_bytes()).await;
+    let line = wire::error(None, ErrorCode::Unauthorized, reason) + "\n";
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(line.as_bytes())).await;
     let _ = stream.shutdown().await;
+}
+
+/// Tells a client over the limit why, if its socket takes it at once, and closes (on drop).
+fn refuse_now<S: TryWrite>(stream: &S, reason: &str) {
+    let line = wire::error(None, ErrorCode::Busy, &format!("{reason}; try again later")) + "\n";
+    let _ = stream.try_write(line.as_bytes());
+}
+
+/// Sockets that can be written without waiting.
+trait TryWrite {
+    fn try_write(&self, buf: &[u8]) -> std::io::Result<usize>;
+}
+
+impl TryWrite for tokio::net::TcpStream {
+    fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
+        tokio::net::TcpStream::try_write(self, buf)
+    }
+}
+
+impl TryWrite for tokio::net::UnixStream {
+    fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
+        tokio::net::UnixStream::try_write(self, buf)
+    }
 }

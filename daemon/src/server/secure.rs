@@ -50,13 +50,18 @@ pub async fn serve_tls(
     tracker: TaskTracker,
 ) {
     while let Some((stream, from)) = accept(|| listener.accept(), &shutdown).await {
+        // Over the limit: closed at once (a TLS client could not read a plain reason).
+        let Some(slot) = shared.slot(&shared.remote, "tls") else { continue };
         let (acceptor, shared, closed) = (acceptor.clone(), shared.clone(), shutdown.child_token());
         tracker.spawn(async move {
+            let _slot = slot;
             let _ = stream.set_nodelay(true);
             // A plaintext client (or a port scan) lands here: routine, hence debug.
             let Some(tls) = handshake(acceptor.accept(stream), &closed, "TLS", from).await else { return };
-            let conn = Connection::ndjson(tls, shared.max_frame);
-            connection::serve(conn, Identity::Anonymous, shared, closed).await
+            let (read, write) = tokio::io::split(tls);
+            let limit = shared.pre_auth_limit();
+            let conn = Connection::ndjson_limited(read, write, shared.limits.max_frame, limit.clone());
+            connection::serve(conn, Identity::Anonymous, Some(limit), shared, closed).await
         });
     }
 }
@@ -73,8 +78,10 @@ pub async fn serve_ws(
     tracker: TaskTracker,
 ) {
     while let Some((stream, from)) = accept(|| listener.accept(), &shutdown).await {
+        let Some(slot) = shared.slot(&shared.remote, "ws") else { continue };
         let (tls, shared, closed) = (tls.clone(), shared.clone(), shutdown.child_token());
         tracker.spawn(async move {
+            let _slot = slot;
             let _ = stream.set_nodelay(true);
             let upgraded = async {
                 match tls {
@@ -83,7 +90,7 @@ pub async fn serve_ws(
                 }
             };
             let Some((conn, identity)) = handshake(upgraded, &closed, "WebSocket", from).await else { return };
-            connection::serve(conn, identity, shared, closed).await
+            connection::serve(conn, identity, None, shared, closed).await
         });
     }
 }
@@ -95,9 +102,9 @@ where
 {
     let check = |token: Option<&str>| match token {
         None => Err("missing `Authorization: Bearer <token>` (see `pm token`)".to_string()),
-        Some(token) => crate::api::auth::identify(token, shared).ok_or_else(|| "invalid token".to_string()),
+        Some(token) => super::session::identify(token, shared).ok_or_else(|| "invalid token".to_string()),
     };
-    Ok(ws::accept_with(stream, shared.max_frame, check).await?)
+    Ok(ws::accept_with(stream, shared.limits.max_frame, check).await?)
 }
 
 /// Runs a handshake under [`HANDSHAKE`], giving up at shutdown; failures are logged at debug.

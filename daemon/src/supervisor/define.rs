@@ -37,7 +37,7 @@ pub fn validate(name: &str, def: &Definition) -> std::result::Result<(), String>
     for dep in &def.depends_on {
         validate_name(dep).map_err(|e| ctx(format!("depends_on: {e}")))?;
     }
-    Ok(())
+    crate::grants::validate(def).map_err(ctx)
 }
 
 /// What a redefinition does to existing instances.

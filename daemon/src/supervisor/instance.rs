@@ -350,7 +350,7 @@ impl Actor {
         self.publish(|s| s.state = State::Stopping);
         let signal = parse_signal(&def.stop_signal).unwrap_or(nix::sys::signal::Signal::SIGTERM);
         let exit = run.handle.stop(signal, def.stop_timeout).await;
-        self.ctx.mesh.gone(&self.spec.name, "it was stopped").await;
+        self.ctx.mesh.gone(&self.spec.name, "it was stopped");
         self.publish(|s| {
             s.state = state;
             s.pid = None;
@@ -367,7 +367,7 @@ impl Actor {
         run.handle.sweep();
         let uptime = run.started.elapsed();
         drop(run);
-        self.ctx.mesh.gone(&self.spec.name, "it exited").await;
+        self.ctx.mesh.gone(&self.spec.name, "it exited");
         let info = exit_info(exit);
         let outcome = info.to_string();
         let success = exit.signal.is_none() && self.spec.def.is_success(exit.code);
@@ -398,6 +398,8 @@ impl Actor {
     }
 
     fn fail(&mut self, reason: String) -> Phase {
+        // A run that never started: the token issued for it dies here.
+        self.ctx.mesh.gone(&self.spec.name, "it failed to start");
         self.publish(|s| {
             s.state = State::Failed;
             s.reason = Some(reason);
@@ -418,7 +420,7 @@ impl Actor {
         env.extend(def.env.iter().map(|(k, v)| (k.clone(), v.clone())));
         env.push(("PM_NAME".into(), self.spec.name.clone()));
         env.push(("PM_DAEMON".into(), self.ctx.daemon_endpoint.clone()));
-        env.push(("PM_TOKEN".into(), self.ctx.mesh.token_for(&self.spec.name)));
+        env.push(("PM_TOKEN".into(), self.ctx.mesh.issue_token(&self.spec.name, def.clone())));
         let mut command = def.command.clone();
         command.extend(self.spec.args.iter().cloned());
         Ok(SpawnSpec {

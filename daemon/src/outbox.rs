@@ -1,0 +1,205 @@
+//! How the daemon writes to one peer without ever waiting for it. Answers, routed requests and
+//! replies are offered to a bounded queue (`try_send`); what to do when it is full is the
+//! caller's policy: a caller that does not read its answers is disconnected, a sidecar that does
+//! not take requests has new calls refused. Subscription streams have a queue of their own and
+//! may wait for room (backpressure to a slow reader of history), but only in the stream's own
+//! task, and never past the peer's disconnection.
+
+use futures::SinkExt;
+use pm_protocol::connection::FrameSink;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Answers, replies and requests queued for a peer before it counts as not reading.
+pub const QUEUE: usize = 1024;
+/// Bytes of answers queued for a peer before it counts as not reading; streams have as much
+/// again of their own, so a slow stream never crowds out answers.
+pub const BUDGET: usize = 32 * 1024 * 1024;
+/// Stream notifications queued before a stream waits for the peer.
+const STREAM_QUEUE: usize = 256;
+/// How long a dropped peer's writer still tries to hand over what was queued (such as the
+/// reason it is dropped) before the socket is closed.
+const LAST_WORDS: Duration = Duration::from_millis(250);
+
+/// Why a message was not queued.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// The peer is not reading: its queue is full.
+    Full,
+    /// The connection is closing or closed.
+    Closed,
+}
+
+/// A message and its share of the byte budget, given back once written.
+struct Queued {
+    msg: String,
+    _bytes: OwnedSemaphorePermit,
+}
+
+pub struct Outbox {
+    /// The connection's id.
+    pub conn: u64,
+    answers: mpsc::Sender<Queued>,
+    streams: mpsc::Sender<Queued>,
+    budget: Arc<Semaphore>,
+    stream_budget: Arc<Semaphore>,
+    /// Fires when the daemon drops this peer: the writer stops, the reader stops.
+    dropped: CancellationToken,
+}
+
+impl Outbox {
+    /// The outbox of connection `conn`, and its writer task (which ends once every holder of
+    /// the outbox is gone and the queue is written, or at once when the peer is dropped).
+    pub fn open(conn: u64, sink: FrameSink) -> (Arc<Outbox>, JoinHandle<()>) {
+        let (answers, answers_rx) = mpsc::channel(QUEUE);
+        let (streams, streams_rx) = mpsc::channel(STREAM_QUEUE);
+        let dropped = CancellationToken::new();
+        let writer = tokio::spawn(write(sink, answers_rx, streams_rx, dropped.clone()));
+        let (budget, stream_budget) = (Arc::new(Semaphore::new(BUDGET)), Arc::new(Semaphore::new(BUDGET)));
+        (Arc::new(Outbox { conn, answers, streams, budget, stream_budget, dropped }), writer)
+    }
+
+    /// What `msg` costs of the budget (a message larger than the whole budget takes all of it).
+    fn cost(msg: &str) -> u32 {
+        msg.len().clamp(1, BUDGET) as u32
+    }
+
+    /// Queues a message if there is room.
+    pub fn offer(&self, msg: String) -> Result<(), Refused> {
+        if self.dropped.is_cancelled() {
+            return Err(Refused::Closed);
+        }
+        let bytes = self.budget.clone().try_acquire_many_owned(Self::cost(&msg)).map_err(|_| Refused::Full)?;
+        self.answers.try_send(Queued { msg, _bytes: bytes }).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => Refused::Full,
+            mpsc::error::TrySendError::Closed(_) => Refused::Closed,
+        })
+    }
+
+    /// Queues an answer for the peer; a peer whose queue is full is not reading its answers
+    /// and is disconnected (its other pending answers are dropped with it).
+    pub fn answer(&self, msg: String) {
+        if self.offer(msg) == Err(Refused::Full) {
+            self.drop_peer(&format!("it did not read its answers ({QUEUE} messages or {BUDGET} bytes unread)"));
+        }
+    }
+
+    /// Queues a stream notification, waiting for room; false once the peer is gone.
+    pub async fn stream(&self, msg: String) -> bool {
+        let cost = Self::cost(&msg);
+        tokio::select! {
+            _ = self.dropped.cancelled() => false,
+            sent = async {
+                let Ok(bytes) = self.stream_budget.clone().acquire_many_owned(cost).await else { return false };
+                self.streams.send(Queued { msg, _bytes: bytes }).await.is_ok()
+            } => sent,
+        }
+    }
+
+    /// Disconnects the peer: nothing more is written but a moment's worth of what is queued.
+    pub fn drop_peer(&self, why: &str) {
+        if !self.dropped.is_cancelled() {
+            tracing::warn!("disconnecting connection {}: {why}", self.conn);
+            self.dropped.cancel();
+        }
+    }
+
+    /// Resolves once the peer is dropped.
+    pub fn dropped(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+        self.dropped.cancelled()
+    }
+}
+
+/// Writes answers before stream notifications, flushing when caught up so bursts go out in few
+/// writes. Ends when every sender is gone, the connection breaks, or the peer is dropped.
+async fn write(
+    mut sink: FrameSink,
+    mut answers: mpsc::Receiver<Queued>,
+    mut streams: mpsc::Receiver<Queued>,
+    dropped: CancellationToken,
+) {
+    // Both queues close when the last holder of the outbox is gone.
+    let (mut answers_open, mut streams_open) = (true, true);
+    while answers_open || streams_open {
+        let msg = tokio::select! {
+            biased;
+            _ = dropped.cancelled() => break,
+            msg = answers.recv(), if answers_open => msg.ok_or(true),
+            msg = streams.recv(), if streams_open => msg.ok_or(false),
+        };
+        // A queue is done once it is closed and empty (a closed queue may still hold messages).
+        let Queued { msg, _bytes } = match msg {
+            Ok(queued) => queued,
+            Err(answers_done) => {
+                if answers_done {
+                    answers_open = false
+                } else {
+                    streams_open = false
+                }
+                continue;
+            }
+        };
+        let caught_up = answers.is_empty() && streams.is_empty();
+        let sent = tokio::select! {
+            _ = dropped.cancelled() => break,
+            sent = async { if caught_up { sink.send(msg).await } else { sink.feed(msg).await } } => sent,
+        };
+        if sent.is_err() {
+            // The peer is gone: stop the reader too.
+            dropped.cancel();
+            return;
+        }
+    }
+    // A dropped peer still gets what is queued (such as why it is dropped) if it takes it
+    // at once; a peer that hung up normally gets its remaining answers.
+    let _ = tokio::time::timeout(LAST_WORDS, async {
+        while let Ok(queued) = answers.try_recv() {
+            if sink.feed(queued.msg).await.is_err() {
+                return;
+            }
+        }
+        let _ = sink.close().await;
+    })
+    .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An outbox whose peer never reads.
+    fn stuck() -> (Arc<Outbox>, tokio::io::DuplexStream) {
+        let (ours, theirs) = tokio::io::duplex(64);
+        let conn = pm_protocol::Connection::ndjson(ours, 1 << 30);
+        let (out, writer) = Outbox::open(7, conn.sink);
+        // The writer ends with the test.
+        drop(writer);
+        (out, theirs)
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_does_not_read_is_dropped_not_waited_for() {
+        let (out, _peer) = stuck();
+        // One message can be in the writer's hands, a few more in the pipe.
+        for _ in 0..QUEUE + 64 {
+            out.answer("{}".into());
+        }
+        tokio::time::timeout(Duration::from_secs(5), out.dropped()).await.expect("dropped");
+        assert_eq!(out.offer("{}".into()), Err(Refused::Closed));
+        assert!(!out.stream("{}".into()).await, "streams stop for a dropped peer");
+    }
+
+    #[tokio::test]
+    async fn the_queue_is_bounded_in_bytes_too() {
+        let (out, _peer) = stuck();
+        let big = "x".repeat(BUDGET / 3 + 1);
+        // One may be taken by the writer; after that the budget holds two at most.
+        let taken = (0..4).filter(|_| out.offer(big.clone()).is_ok()).count();
+        assert!(taken <= 3, "{taken} messages of a third of the budget were queued");
+        assert_eq!(out.offer(big.clone()), Err(Refused::Full));
+        assert_eq!(out.offer("{}".into()), Ok(()), "small messages still fit");
+    }
+}
