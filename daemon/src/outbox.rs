@@ -8,18 +8,24 @@
 use futures::SinkExt;
 use pm_protocol::connection::FrameSink;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// Answers, replies and requests queued for a peer before it counts as not reading.
-pub const QUEUE: usize = 1024;
+/// Answers, replies and requests queued for a peer before it counts as not reading: more than
+/// a connection may have in flight, so a client that pipelines up to its caps and reads at its
+/// own pace is never dropped.
+pub const QUEUE: usize = 8192;
 /// Bytes of answers queued for a peer before it counts as not reading; streams have as much
 /// again of their own, so a slow stream never crowds out answers.
 pub const BUDGET: usize = 32 * 1024 * 1024;
 /// Stream notifications queued before a stream waits for the peer.
 const STREAM_QUEUE: usize = 256;
+/// How long the writer may be stuck on a peer that has messages waiting before the peer
+/// counts as not taking requests (calls to it are then refused at once).
+pub const STALL: Duration = Duration::from_secs(1);
 /// How long a dropped peer's writer still tries to hand over what was queued (such as the
 /// reason it is dropped) before the socket is closed.
 const LAST_WORDS: Duration = Duration::from_millis(250);
@@ -46,6 +52,8 @@ pub struct Outbox {
     streams: mpsc::Sender<Queued>,
     budget: Arc<Semaphore>,
     stream_budget: Arc<Semaphore>,
+    /// Since when the writer has been stuck on a write, if it is.
+    stuck: Arc<Stuck>,
     /// Fires when the daemon drops this peer: the writer stops, the reader stops.
     dropped: CancellationToken,
 }
@@ -57,9 +65,10 @@ impl Outbox {
         let (answers, answers_rx) = mpsc::channel(QUEUE);
         let (streams, streams_rx) = mpsc::channel(STREAM_QUEUE);
         let dropped = CancellationToken::new();
-        let writer = tokio::spawn(write(sink, answers_rx, streams_rx, dropped.clone()));
+        let stuck = Arc::new(Stuck::new());
+        let writer = tokio::spawn(write(sink, answers_rx, streams_rx, dropped.clone(), stuck.clone()));
         let (budget, stream_budget) = (Arc::new(Semaphore::new(BUDGET)), Arc::new(Semaphore::new(BUDGET)));
-        (Arc::new(Outbox { conn, answers, streams, budget, stream_budget, dropped }), writer)
+        (Arc::new(Outbox { conn, answers, streams, budget, stream_budget, stuck, dropped }), writer)
     }
 
     /// What `msg` costs of the budget (a message larger than the whole budget takes all of it).
@@ -77,6 +86,11 @@ impl Outbox {
             mpsc::error::TrySendError::Full(_) => Refused::Full,
             mpsc::error::TrySendError::Closed(_) => Refused::Closed,
         })
+    }
+
+    /// Whether the peer has taken nothing for [`STALL`] while messages wait for it.
+    pub fn is_stalled(&self) -> bool {
+        self.stuck.longer_than(STALL)
     }
 
     /// Queues an answer for the peer; a peer whose queue is full is not reading its answers
@@ -120,6 +134,7 @@ async fn write(
     mut answers: mpsc::Receiver<Queued>,
     mut streams: mpsc::Receiver<Queued>,
     dropped: CancellationToken,
+    stuck: Arc<Stuck>,
 ) {
     // Both queues close when the last holder of the outbox is gone.
     let (mut answers_open, mut streams_open) = (true, true);
@@ -143,10 +158,12 @@ async fn write(
             }
         };
         let caught_up = answers.is_empty() && streams.is_empty();
+        stuck.start();
         let sent = tokio::select! {
             _ = dropped.cancelled() => break,
             sent = async { if caught_up { sink.send(msg).await } else { sink.feed(msg).await } } => sent,
         };
+        stuck.done();
         if sent.is_err() {
             // The peer is gone: stop the reader too.
             dropped.cancel();
@@ -164,6 +181,34 @@ async fn write(
         let _ = sink.close().await;
     })
     .await;
+}
+
+/// When the writer started the write it is still in, as milliseconds after `base` plus one
+/// (zero: not writing). Two relaxed stores per message, read only when routing a request.
+struct Stuck {
+    base: std::time::Instant,
+    since: AtomicU64,
+}
+
+impl Stuck {
+    fn new() -> Stuck {
+        Stuck { base: std::time::Instant::now(), since: AtomicU64::new(0) }
+    }
+
+    fn start(&self) {
+        self.since.store(self.base.elapsed().as_millis() as u64 + 1, Ordering::Relaxed);
+    }
+
+    fn done(&self) {
+        self.since.store(0, Ordering::Relaxed);
+    }
+
+    fn longer_than(&self, limit: Duration) -> bool {
+        match self.since.load(Ordering::Relaxed) {
+            0 => false,
+            since => self.base.elapsed().as_millis() as u64 + 1 - since > limit.as_millis() as u64,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -163,9 +163,7 @@ pub struct Raw {
 impl Raw {
     /// On the daemon's Unix socket (the daemon must be running).
     pub fn unix(pm: &Pm) -> Raw {
-        let stream = UnixStream::connect(pm.home.path().join("pm.sock")).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        Raw { reader: BufReader::new(Box::new(stream.try_clone().unwrap())), writer: Box::new(stream) }
+        Raw::over(UnixStream::connect(pm.home.path().join("pm.sock")).unwrap())
     }
 
     /// On a TCP listener.
@@ -190,9 +188,113 @@ impl Raw {
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"))
     }
 
+    /// Sends a request with a deadline and returns its answer.
+    pub fn call_with_deadline(&mut self, method: &str, params: serde_json::Value, ms: u64) -> serde_json::Value {
+        self.send_json(
+            &serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params, "deadline_ms": ms}),
+        );
+        self.line()
+    }
+
     /// Sends a request and returns its answer (no other traffic may be in flight).
     pub fn call(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
         self.send_json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}));
         self.line()
+    }
+}
+
+/// A free TCP port on loopback (bound, then released for the daemon to take).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `pm daemon ARGS…` in the foreground, as a child that is killed when dropped (after the
+/// `Pm` it belongs to has stopped it).
+pub struct Foreground(std::process::Child);
+
+impl Drop for Foreground {
+    /// SIGTERM stops the sidecars in order; SIGKILL only if that takes too long.
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.0.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.0.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Pm {
+    /// Runs `pm daemon ARGS…` and waits until its socket answers.
+    pub fn daemon(&self, args: &[&str]) -> Foreground {
+        let log = std::fs::File::create(self.path("daemon.out")).unwrap();
+        let mut cmd = self.cmd(&["daemon"]);
+        cmd.args(args).stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log);
+        let child = Foreground(cmd.spawn().unwrap());
+        let socket = self.home.path().join("pm.sock");
+        wait_until("the daemon answers", Duration::from_secs(10), || {
+            UnixStream::connect(&socket).is_ok_and(|s| {
+                let mut raw = Raw::over(s);
+                raw.call("pm.ping", serde_json::json!([]))["result"]["pid"].is_number()
+            })
+        });
+        child
+    }
+
+    /// The PM_TOKEN of the current run of a sidecar that prints `token=$PM_TOKEN` at start.
+    pub fn printed_token(&self, instance: &str) -> String {
+        let path = self.log_file(instance, "out");
+        let mut token = String::new();
+        wait_until(&format!("{instance} prints its token"), Duration::from_secs(10), || {
+            let last = lines(&path).into_iter().rev().find_map(|l| l.split_once("token=").map(|(_, t)| t.to_string()));
+            token = last.unwrap_or_default();
+            !token.is_empty()
+        });
+        token
+    }
+
+    /// The daemon's resident memory, in KiB.
+    pub fn daemon_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.daemon_pid().unwrap())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    /// How many files the daemon has open.
+    pub fn daemon_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.daemon_pid().unwrap())).map(|d| d.count()).unwrap_or(0)
+    }
+}
+
+/// A sidecar command that prints its token and runs until stopped.
+pub const TOKEN_PRINTER: &str = "echo token=$PM_TOKEN; exec sleep 1000";
+
+impl Raw {
+    fn over(stream: UnixStream) -> Raw {
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        Raw { reader: BufReader::new(Box::new(stream.try_clone().unwrap())), writer: Box::new(stream) }
+    }
+
+    /// Authenticates with `token`; returns the answer.
+    pub fn auth(&mut self, token: &str) -> serde_json::Value {
+        self.call("pm.auth", serde_json::json!({ "token": token }))
+    }
+
+    /// Whether the daemon closed the connection: end of stream, or a reset, before `within`.
+    pub fn closed_within(&mut self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        let mut line = String::new();
+        while Instant::now() < deadline {
+            line.clear();
+            match self.reader.read_line(&mut line) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                Err(_) => return true,
+            }
+        }
+        false
     }
 }

@@ -2,7 +2,7 @@
 //! `pm tls-cert`, WebSocket and secure WebSocket with a Bearer token, each carrying a daemon
 //! call and a call routed to a sidecar.
 
-use crate::support::{Pm, Raw};
+use crate::support::{Pm, Raw, free_port};
 use jsonrpsee::core::client::ClientT;
 use jsonrpsee::rpc_params;
 use pm_protocol::api::PmSessionClient;
@@ -11,10 +11,6 @@ use pm_protocol::transport::{ConnectOptions, client_over, connect};
 use pm_protocol::{Endpoint, PmApiClient};
 use std::io::BufRead;
 use std::time::Duration;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()

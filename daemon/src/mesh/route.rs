@@ -2,7 +2,7 @@
 //! here waits for a peer: requests and replies are offered to its outbox, never awaited.
 
 use super::{InFlight, Mesh, Pending, Registration};
-use crate::outbox::{Outbox, QUEUE, Refused};
+use crate::outbox::{BUDGET, Outbox, QUEUE, Refused, STALL};
 use pm_protocol::{ErrorCode, wire};
 use serde_json::value::RawValue;
 use std::sync::Arc;
@@ -179,14 +179,20 @@ impl Mesh {
     }
 }
 
-/// Queues a message for a sidecar, refusing the call when it is not taking requests.
+/// Queues a message for a sidecar, refusing the call when it is not taking requests: its
+/// queue is full, or it has read nothing for a while although requests wait.
 fn offer(reg: &Registration, msg: String) -> Result<(), RouteError> {
-    match reg.out.offer(msg) {
+    let queued = match reg.out.is_stalled() {
+        true => Err(Refused::Full),
+        false => reg.out.offer(msg),
+    };
+    match queued {
         Ok(()) => Ok(()),
         Err(Refused::Full) => Err(RouteError::Refused(
             ErrorCode::Busy,
             format!(
-                "sidecar `{}` is not taking requests ({QUEUE} sent to it are unread); try again later",
+                "sidecar `{}` is not taking requests (it has read nothing for {STALL:?} or has {QUEUE} \
+                 messages or {BUDGET} bytes unread); try again later",
                 reg.instance
             ),
         )),
