@@ -1,9 +1,12 @@
 //! `pm-bench`: measures pm against references it builds itself, in one run, and prints two
 //! tables, the second one for the mesh (DESIGN §7). Build and run with
 //! `cargo build --release -p pm-bench -p pm-daemon && target/release/pm-bench`.
+//! `pm-bench mesh`, `pm-bench idle` and `pm-bench noisy` run one part alone.
 
 mod caller;
+mod idle;
 mod mesh;
+mod noisy;
 mod pm;
 mod restart;
 mod rss;
@@ -23,13 +26,63 @@ pub struct Row {
     pub note: String,
 }
 
+/// Which measures to run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Part {
+    All,
+    Mesh,
+    Idle,
+    Noisy,
+}
+
+impl Part {
+    /// The sidecars left defined when `pm stop pm` runs.
+    fn sidecars_left(self) -> usize {
+        match self {
+            Part::All => 101,
+            Part::Idle => idle::SIDECARS,
+            Part::Mesh | Part::Noisy => 0,
+        }
+    }
+}
+
+const USAGE: &str = "usage: pm-bench [mesh | idle | noisy] [--idle-seconds N]
+  mesh, idle, noisy: only that part; the idle window is N s (or PM_BENCH_IDLE_SECONDS), default 30";
+
+/// The part to run and the idle measure's window.
+fn options() -> anyhow::Result<(Part, Duration)> {
+    let mut part = Part::All;
+    let mut window = match std::env::var("PM_BENCH_IDLE_SECONDS") {
+        Ok(n) => seconds(&n)?,
+        Err(_) => idle::DEFAULT_WINDOW,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "mesh" if part == Part::All => part = Part::Mesh,
+            "idle" if part == Part::All => part = Part::Idle,
+            "noisy" if part == Part::All => part = Part::Noisy,
+            "--idle-seconds" => window = seconds(&args.next().unwrap_or_default())?,
+            _ => bail!("unexpected argument {arg:?}"),
+        }
+    }
+    Ok((part, window))
+}
+
+fn seconds(text: &str) -> anyhow::Result<Duration> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|s| *s > 0.0)
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .ok_or_else(|| anyhow::anyhow!("the idle window must be a positive number of seconds, not {text:?}"))
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    let only_mesh = match std::env::args().nth(1).as_deref() {
-        None => false,
-        Some("mesh") => true,
-        Some(_) => {
-            eprintln!("usage: pm-bench [mesh]   (mesh: only the mesh measures)");
+    let (part, window) = match options() {
+        Ok(options) => options,
+        Err(e) => {
+            eprintln!("pm-bench: {e:#}\n{USAGE}");
             return ExitCode::FAILURE;
         }
     };
@@ -40,7 +93,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let outcome = bench(&pm, only_mesh).await;
+    let outcome = bench(&pm, part, window).await;
     if let Err(e) = &outcome {
         eprintln!("pm-bench: {e:#}");
         eprintln!("pm-bench: keeping {} (PM_HOME is its home/ dir) to look into", pm.keep_files().display());
@@ -50,34 +103,37 @@ async fn main() -> ExitCode {
     if outcome.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
-async fn bench(pm: &pm::Pm, only_mesh: bool) -> anyhow::Result<()> {
+async fn bench(pm: &pm::Pm, part: Part, window: Duration) -> anyhow::Result<()> {
     let (rows, mesh) = tokio::select! {
-        measured = measure(pm, only_mesh) => measured?,
+        measured = measure(pm, part, window) => measured?,
         _ = tokio::signal::ctrl_c() => bail!("interrupted"),
     };
     progress("stopping everything (pm stop pm)");
     let stopped = pm.shutdown().await;
     if let Ok(took) = &stopped {
-        let sidecars = if only_mesh { 0 } else { 101 };
-        progress(&format!("pm stop pm took {} with {sidecars} sidecars", fmt_duration(*took)));
+        progress(&format!("pm stop pm took {} with {} sidecars", fmt_duration(*took), part.sidecars_left()));
     }
     if !rows.is_empty() {
         print_table(&rows);
-        println!();
     }
-    println!("{}", mesh.title);
-    println!();
-    let cells: Vec<Vec<&str>> = mesh.rows.iter().map(|r| r.iter().map(String::as_str).collect()).collect();
-    let header: Vec<&str> = mesh.header.iter().map(String::as_str).collect();
-    print_grid(&header, &cells, &[0, 1]);
-    for note in &mesh.notes {
-        println!("- {note}");
+    if let Some(mesh) = mesh {
+        if !rows.is_empty() {
+            println!();
+        }
+        println!("{}", mesh.title);
+        println!();
+        let cells: Vec<Vec<&str>> = mesh.rows.iter().map(|r| r.iter().map(String::as_str).collect()).collect();
+        let header: Vec<&str> = mesh.header.iter().map(String::as_str).collect();
+        print_grid(&header, &cells, &[0, 1]);
+        for note in &mesh.notes {
+            println!("- {note}");
+        }
     }
     stopped.map(|_| ())
 }
 
-/// Every measure (or only the mesh's); the rows of the first table, and the mesh's table.
-async fn measure(pm: &pm::Pm, only_mesh: bool) -> anyhow::Result<(Vec<Row>, mesh::Table)> {
+/// The measures of `part`: the rows of the first table, and the mesh's table.
+async fn measure(pm: &pm::Pm, part: Part, window: Duration) -> anyhow::Result<(Vec<Row>, Option<mesh::Table>)> {
     let version = pm.run(&["--version"], Duration::from_secs(10)).await?;
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     progress(&format!(
@@ -90,18 +146,32 @@ async fn measure(pm: &pm::Pm, only_mesh: bool) -> anyhow::Result<(Vec<Row>, mesh
     let [tcp_port] = mesh::free_ports()?;
     let daemon = pm.start_daemon(&[&format!("tcp://127.0.0.1:{tcp_port}")]).await?;
     progress(&format!("daemon started (pid {daemon}), also listening on tcp port {tcp_port}"));
-    if only_mesh {
-        return Ok((Vec::new(), mesh::measure(pm, tcp_port).await?));
+    match part {
+        Part::All => {}
+        Part::Mesh => return Ok((Vec::new(), Some(mesh::measure(pm, tcp_port).await?))),
+        Part::Noisy => return Ok((noisy::measure(pm).await?, None)),
+        Part::Idle => {
+            let none = idle::measure(pm, 0, "just started", window).await?;
+            idle::start_sleepers(pm).await?;
+            let sleepers = format!("{} independent `sleep 100000`, ready=started", idle::SIDECARS);
+            return Ok((vec![none, idle::measure(pm, idle::SIDECARS, &sleepers, window).await?], None));
+        }
     }
     let client = pm.client().await?;
     let idle = rss::sample(pm).await?;
+    let idle_none = idle::measure(pm, 0, "just started", window).await?;
     let (mut rows, first) = startup::measure(pm, &client).await?;
     let cycled = rss::sample(pm).await?;
+    let what = format!("start-up's {} `sleep 1000` in 5 levels", startup::SIDECARS);
+    let idle_sidecars = idle::measure(pm, startup::SIDECARS, &what, window).await?;
     rows.extend(rss::rows(idle, first, cycled));
+    rows.extend([idle_none, idle_sidecars]);
     rows.extend(status::measure(pm).await?);
     rows.extend(restart::measure(pm, &client).await?);
     let mesh = mesh::measure(pm, tcp_port).await?;
-    Ok((rows, mesh))
+    // Last: on a daemon where a peer that does not read stalls the others, it may wedge it.
+    rows.extend(noisy::measure(pm).await?);
+    Ok((rows, Some(mesh)))
 }
 
 pub fn progress(what: &str) {

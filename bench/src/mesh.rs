@@ -18,7 +18,7 @@
 //! where the time goes, whatever the scheduling noise of the machine.
 
 use crate::caller::{Caller, Endpoint};
-use crate::pm::{Pm, within};
+use crate::pm::{Pm, field_sum, within};
 use crate::{fmt_duration, fmt_ratio, progress, quantile};
 use anyhow::{Context, anyhow, bail};
 use pm_client::PmApiClient;
@@ -108,7 +108,7 @@ pub fn free_ports<const N: usize>() -> anyhow::Result<[u16; N]> {
 }
 
 /// A binary built with pm-bench, next to it.
-fn sibling(name: &str) -> anyhow::Result<PathBuf> {
+pub fn sibling(name: &str) -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe().context("cannot find the pm-bench executable")?;
     let bin = exe.parent().map(|dir| dir.join(name)).ok_or_else(|| anyhow!("{} has no parent", exe.display()))?;
     if !bin.is_file() {
@@ -410,17 +410,9 @@ fn usage(pid: u32) -> Option<Usage> {
         let stat = std::fs::read_to_string(dir.join("schedstat")).ok()?;
         u.cpu_us += stat.split_whitespace().next()?.parse::<f64>().ok()? / 1e3;
         let status = std::fs::read_to_string(dir.join("status")).ok()?;
-        u.switches += field_sum(&status, &["voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:"]);
+        u.switches += field_sum(&status, &["voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:"]) as f64;
     }
     Some(u)
-}
-
-/// The sum of the numbers after each of `keys` at the start of a line.
-fn field_sum(text: &str, keys: &[&str]) -> f64 {
-    text.lines()
-        .filter_map(|l| keys.iter().find_map(|k| l.strip_prefix(k)))
-        .filter_map(|v| v.trim().parse::<f64>().ok())
-        .sum()
 }
 
 /// One figure of client, hop and sidecar, joined by `sep` (`-` where there is none).

@@ -224,6 +224,14 @@ pub fn rss_bytes(pid: u32) -> anyhow::Result<u64> {
     Ok(kb * 1024)
 }
 
+/// The sum of the numbers after each of `keys` at the start of a line (of /proc/PID/status).
+pub fn field_sum(text: &str, keys: &[&str]) -> u64 {
+    text.lines()
+        .filter_map(|l| keys.iter().find_map(|k| l.strip_prefix(k)))
+        .filter_map(|v| v.trim().parse::<u64>().ok())
+        .sum()
+}
+
 /// Processes the harness spawns itself for the references; killed and reaped on drop.
 #[derive(Default)]
 pub struct Children(Vec<std::process::Child>);

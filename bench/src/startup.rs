@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 const LEVELS: usize = 5;
 const WIDTH: usize = 20;
 const ROUNDS: usize = 5;
+/// The sidecars it leaves running.
+pub const SIDECARS: usize = LEVELS * WIDTH;
 
 fn name(level: usize, i: usize) -> String {
     format!("l{level}-s{i:02}")
@@ -66,7 +68,7 @@ pub async fn measure(pm: &Pm, client: &Client) -> anyhow::Result<(Vec<Row>, u64)
 
     let (pm_med, ref_med) = (median(&pm_times), median(&ref_times));
     let rows = vec![Row {
-        measure: format!("start-up, {} sidecars in {LEVELS} levels", LEVELS * WIDTH),
+        measure: format!("start-up, {SIDECARS} sidecars in {LEVELS} levels"),
         pm: fmt_duration(pm_med),
         reference: fmt_duration(ref_med),
         ratio: ratio(pm_med, ref_med),
@@ -100,7 +102,7 @@ async fn check_all_ready(client: &Client) -> anyhow::Result<()> {
         .filter(|s| s.state != State::Ready || s.pid.is_none())
         .map(|s| format!("{} is {}", s.name, s.state))
         .collect();
-    if statuses.len() != LEVELS * WIDTH || !not_ready.is_empty() {
+    if statuses.len() != SIDECARS || !not_ready.is_empty() {
         bail!(
             "after pm start: {} instances, not ready: {}",
             statuses.len(),

@@ -8,6 +8,9 @@
 //! those listeners are up before it registers. `echo` answers with its params as the result.
 //! It exits when the daemon closes its connection.
 //!
+//! With `--deaf` it authenticates and registers the same way, then never reads its daemon
+//! connection again: the deaf sidecar of the noisy-neighbour measure, whose routed calls pile up.
+//!
 //! Every connection is served the same way: read lines, answer each one into a buffer, and write
 //! the buffer once no complete line is waiting (one write per burst of requests).
 
@@ -38,9 +41,10 @@ struct Args {
     unix: Option<PathBuf>,
     tcp: Option<String>,
     daemon: Option<String>,
+    deaf: bool,
 }
 
-const USAGE: &str = "usage: pm-bench-echo [--unix PATH] [--tcp HOST:PORT] [--daemon URL]";
+const USAGE: &str = "usage: pm-bench-echo [--unix PATH] [--tcp HOST:PORT] [--daemon URL] [--deaf]";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -62,6 +66,7 @@ fn args() -> anyhow::Result<Args> {
             "--unix" => args.unix = Some(value()?.into()),
             "--tcp" => args.tcp = Some(value()?),
             "--daemon" => args.daemon = Some(value()?),
+            "--deaf" => args.deaf = true,
             _ => bail!("unknown argument {flag:?}; {USAGE}"),
         }
     }
@@ -110,13 +115,13 @@ async fn run() -> anyhow::Result<()> {
     );
     if let Some(path) = daemon.strip_prefix("unix://").or_else(|| daemon.strip_prefix("jsonrpc+unix://")) {
         let stream = UnixStream::connect(path).await.with_context(|| format!("cannot connect to {daemon}"))?;
-        serve(stream, hello.into_bytes(), true).await
+        join(stream, hello.into_bytes(), args.deaf).await
     } else if let Some(addr) = daemon.strip_prefix("tcp://").or_else(|| daemon.strip_prefix("jsonrpc+tcp://")) {
         let stream = TcpStream::connect(addr.trim_end_matches('/'))
             .await
             .with_context(|| format!("cannot connect to {daemon}"))?;
         stream.set_nodelay(true)?;
-        serve(stream, hello.into_bytes(), true).await
+        join(stream, hello.into_bytes(), args.deaf).await
     } else {
         bail!("cannot reach the daemon at {daemon}: pm-bench-echo speaks unix:// and tcp:// only")
     }
@@ -125,6 +130,28 @@ async fn run() -> anyhow::Result<()> {
 async fn accept_failed(e: std::io::Error) {
     eprintln!("pm-bench-echo: accept failed: {e}");
     tokio::time::sleep(Duration::from_millis(50)).await;
+}
+
+/// Sends `hello` (pm.auth, pm.register) on the daemon connection, then serves it, or with `deaf`
+/// waits for the two answers and then holds it open without ever reading it again.
+async fn join<S: AsyncRead + AsyncWrite + Unpin>(stream: S, hello: Vec<u8>, deaf: bool) -> anyhow::Result<()> {
+    if !deaf {
+        return serve(stream, hello, true).await;
+    }
+    let mut stream = BufReader::new(stream);
+    stream.get_mut().write_all(&hello).await?;
+    let mut line = Vec::new();
+    for _ in 0..2 {
+        line.clear();
+        if stream.read_until(b'\n', &mut line).await? == 0 {
+            bail!("the daemon closed the connection before registering us");
+        }
+        // Fails on an error answer; the only answers that can come yet are to our own calls.
+        answer(&line, &mut Vec::new(), true)?;
+    }
+    // pm stops it with a signal; until then `stream` lives on here, open and unread.
+    std::future::pending::<()>().await;
+    Ok(())
 }
 
 /// Serves one connection until the peer closes it. `first` goes out before anything else;
