@@ -101,17 +101,36 @@ pub enum DaemonError {
 }
 
 /// Raises the soft limit on open files to the hard limit: every connection and every sidecar's
-/// pipes cost descriptors, and running out would lock even the owner out.
-fn raise_fd_limit() {
+/// pipes cost descriptors, and running out would lock even the owner out. Returns the limit.
+fn raise_fd_limit() -> Option<u64> {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
     match getrlimit(Resource::RLIMIT_NOFILE) {
-        Ok((soft, hard)) if soft < hard => {
-            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => Some(hard),
+            Err(e) => {
                 tracing::warn!("cannot raise the open-file limit from {soft} to {hard}: {e}");
+                Some(soft)
             }
+        },
+        Ok((soft, _)) => Some(soft),
+        Err(e) => {
+            tracing::warn!("cannot read the open-file limit: {e}");
+            None
         }
-        Ok(_) => {}
-        Err(e) => tracing::warn!("cannot read the open-file limit: {e}"),
+    }
+}
+
+/// Keeps each pool of connections within a quarter of the open-file limit, so that connections
+/// alone can never use up the descriptors sidecars and the owner need.
+fn fit_connections(limits: &mut server::Limits, open_files: Option<u64>) {
+    let Some(open_files) = open_files else { return };
+    let fits = usize::try_from(open_files / 4).unwrap_or(usize::MAX).max(1);
+    if limits.max_connections > fits {
+        tracing::warn!(
+            "at most {fits} connections per pool, not {}: the open-file limit is {open_files}",
+            limits.max_connections
+        );
+        limits.max_connections = fits;
     }
 }
 
@@ -141,7 +160,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> Re
         Ok(None) => {}
         Err(e) => tracing::warn!("cannot make the files in {} private: {e}", home.root().display()),
     }
-    raise_fd_limit();
+    let open_files = raise_fd_limit();
 
     // We hold the lock, so a socket file here was left by a daemon that died: replace it.
     let socket = home.socket();
@@ -217,7 +236,9 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> Re
         started_at_ms: now_ms(),
     };
     let methods = Api { sup: sup.clone(), mesh: mesh.clone(), info, shutdown: token.clone() }.into_rpc();
-    let shared = Arc::new(Shared::new(methods.into(), mesh.clone(), sup.clone(), daemon_token, config.limits));
+    let mut limits = config.limits;
+    fit_connections(&mut limits, open_files);
+    let shared = Arc::new(Shared::new(methods.into(), mesh.clone(), sup.clone(), daemon_token, limits));
     let mut servers = vec![tokio::spawn(server::serve_unix(listener, shared.clone(), token.clone(), tracker.clone()))];
     servers.push(tokio::spawn(server::serve_memory(memory, shared.clone(), token.clone(), tracker.clone())));
     for listener in tcp {

@@ -203,6 +203,22 @@ fn clients_that_never_authenticate_or_read_are_dropped_and_the_owner_keeps_worki
 }
 
 #[test]
+fn with_few_open_files_remote_clients_still_cannot_lock_the_owner_out() {
+    let pm = Pm::new();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let _daemon = pm.daemon_with_open_files(256, &["--listen", &format!("tcp://{addr}")]);
+    let clients: Vec<std::net::TcpStream> = (0..300).filter_map(|_| std::net::TcpStream::connect(&addr).ok()).collect();
+    assert!(!clients.is_empty());
+    assert_eq!(pm.ok(&["status", "--json"]).trim(), "[]");
+    // Sidecars still start: their pipes find descriptors.
+    pm.ok(&["map", "svc", "--", "sleep", "1000"]);
+    pm.ok(&["start", "svc"]);
+    assert_eq!(pm.instance("svc")["state"], "ready");
+    let log = std::fs::read_to_string(pm.path("daemon.out")).unwrap();
+    assert!(log.contains("at most 64 connections per pool, not 1024: the open-file limit is 256"), "{log}");
+}
+
+#[test]
 fn deadlines_are_capped_and_kept_without_polling() {
     let pm = Pm::new();
     let _daemon = pm.daemon(&["--max-deadline", "1s"]);

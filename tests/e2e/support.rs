@@ -229,9 +229,22 @@ impl Drop for Foreground {
 impl Pm {
     /// Runs `pm daemon ARGS…` and waits until its socket answers.
     pub fn daemon(&self, args: &[&str]) -> Foreground {
-        let log = std::fs::File::create(self.path("daemon.out")).unwrap();
         let mut cmd = self.cmd(&["daemon"]);
-        cmd.args(args).stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log);
+        cmd.args(args);
+        self.foreground(cmd)
+    }
+
+    /// The same, with at most `open_files` open files (soft and hard).
+    pub fn daemon_with_open_files(&self, open_files: u32, args: &[&str]) -> Foreground {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c").arg(format!("ulimit -n {open_files} && exec \"$0\" daemon \"$@\"")).arg(PM).args(args);
+        cmd.env("PM_HOME", self.home.path()).env_remove("PM_LOG").current_dir(self.dir.path());
+        self.foreground(cmd)
+    }
+
+    fn foreground(&self, mut cmd: Command) -> Foreground {
+        let log = std::fs::File::create(self.path("daemon.out")).unwrap();
+        cmd.stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log);
         let child = Foreground(cmd.spawn().unwrap());
         let socket = self.home.path().join("pm.sock");
         wait_until("the daemon answers", Duration::from_secs(10), || {
