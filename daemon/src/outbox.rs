@@ -8,7 +8,7 @@
 use futures::SinkExt;
 use pm_protocol::connection::FrameSink;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
@@ -18,9 +18,11 @@ use tokio_util::sync::CancellationToken;
 /// a connection may have in flight, so a client that pipelines up to its caps and reads at its
 /// own pace is never dropped.
 pub const QUEUE: usize = 8192;
-/// Bytes of answers queued for a peer before it counts as not reading; streams have as much
-/// again of their own, so a slow stream never crowds out answers.
+/// Bytes of large answers queued for a peer before it counts as not reading; streams have as
+/// much again of their own, so a slow stream never crowds out answers. Messages under
+/// [`SMALL`] are bounded by [`QUEUE`] alone, which keeps the budget off the hot path.
 pub const BUDGET: usize = 32 * 1024 * 1024;
+pub const SMALL: usize = 4096;
 /// Stream notifications queued before a stream waits for the peer.
 const STREAM_QUEUE: usize = 256;
 /// How long the writer may be stuck on a peer that has messages waiting before the peer
@@ -39,10 +41,10 @@ pub enum Refused {
     Closed,
 }
 
-/// A message and its share of the byte budget, given back once written.
+/// A message and its share of the byte budget (a large one), given back once written.
 struct Queued {
     msg: String,
-    _bytes: OwnedSemaphorePermit,
+    _bytes: Option<OwnedSemaphorePermit>,
 }
 
 pub struct Outbox {
@@ -56,6 +58,8 @@ pub struct Outbox {
     stuck: Arc<Stuck>,
     /// Fires when the daemon drops this peer: the writer stops, the reader stops.
     dropped: CancellationToken,
+    /// The same, as a flag that is cheap to read on every message.
+    gone: AtomicBool,
 }
 
 impl Outbox {
@@ -68,20 +72,24 @@ impl Outbox {
         let stuck = Arc::new(Stuck::new());
         let writer = tokio::spawn(write(sink, answers_rx, streams_rx, dropped.clone(), stuck.clone()));
         let (budget, stream_budget) = (Arc::new(Semaphore::new(BUDGET)), Arc::new(Semaphore::new(BUDGET)));
-        (Arc::new(Outbox { conn, answers, streams, budget, stream_budget, stuck, dropped }), writer)
+        let gone = AtomicBool::new(false);
+        (Arc::new(Outbox { conn, answers, streams, budget, stream_budget, stuck, dropped, gone }), writer)
     }
 
     /// What `msg` costs of the budget (a message larger than the whole budget takes all of it).
-    fn cost(msg: &str) -> u32 {
-        msg.len().clamp(1, BUDGET) as u32
+    fn cost(msg: &str) -> Option<u32> {
+        (msg.len() >= SMALL).then(|| msg.len().min(BUDGET) as u32)
     }
 
     /// Queues a message if there is room.
     pub fn offer(&self, msg: String) -> Result<(), Refused> {
-        if self.dropped.is_cancelled() {
+        if self.gone.load(Ordering::Relaxed) {
             return Err(Refused::Closed);
         }
-        let bytes = self.budget.clone().try_acquire_many_owned(Self::cost(&msg)).map_err(|_| Refused::Full)?;
+        let bytes = match Self::cost(&msg) {
+            Some(cost) => Some(self.budget.clone().try_acquire_many_owned(cost).map_err(|_| Refused::Full)?),
+            None => None,
+        };
         self.answers.try_send(Queued { msg, _bytes: bytes }).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => Refused::Full,
             mpsc::error::TrySendError::Closed(_) => Refused::Closed,
@@ -103,11 +111,20 @@ impl Outbox {
 
     /// Queues a stream notification, waiting for room; false once the peer is gone.
     pub async fn stream(&self, msg: String) -> bool {
+        if self.gone.load(Ordering::Relaxed) {
+            return false;
+        }
         let cost = Self::cost(&msg);
         tokio::select! {
             _ = self.dropped.cancelled() => false,
             sent = async {
-                let Ok(bytes) = self.stream_budget.clone().acquire_many_owned(cost).await else { return false };
+                let bytes = match cost {
+                    Some(cost) => match self.stream_budget.clone().acquire_many_owned(cost).await {
+                        Ok(bytes) => Some(bytes),
+                        Err(_) => return false,
+                    },
+                    None => None,
+                };
                 self.streams.send(Queued { msg, _bytes: bytes }).await.is_ok()
             } => sent,
         }
@@ -115,7 +132,7 @@ impl Outbox {
 
     /// Disconnects the peer: nothing more is written but a moment's worth of what is queued.
     pub fn drop_peer(&self, why: &str) {
-        if !self.dropped.is_cancelled() {
+        if !self.gone.swap(true, Ordering::Relaxed) {
             tracing::warn!("disconnecting connection {}: {why}", self.conn);
             self.dropped.cancel();
         }
@@ -138,10 +155,13 @@ async fn write(
 ) {
     // Both queues close when the last holder of the outbox is gone.
     let (mut answers_open, mut streams_open) = (true, true);
+    // Made once: a fresh one per message would register and unregister a waker each time.
+    let cancelled = dropped.cancelled();
+    tokio::pin!(cancelled);
     while answers_open || streams_open {
         let msg = tokio::select! {
             biased;
-            _ = dropped.cancelled() => break,
+            _ = &mut cancelled => break,
             msg = answers.recv(), if answers_open => msg.ok_or(true),
             msg = streams.recv(), if streams_open => msg.ok_or(false),
         };
@@ -160,7 +180,7 @@ async fn write(
         let caught_up = answers.is_empty() && streams.is_empty();
         stuck.start();
         let sent = tokio::select! {
-            _ = dropped.cancelled() => break,
+            _ = &mut cancelled => break,
             sent = async { if caught_up { sink.send(msg).await } else { sink.feed(msg).await } } => sent,
         };
         stuck.done();

@@ -47,25 +47,38 @@ pub async fn read(
     shared: Arc<Shared>,
     closed: CancellationToken,
 ) {
+    dispatch_frames(&peer, &mut frames, &shared, &closed).await;
+    shared.mesh.disconnected(peer.id);
+    closed.cancel();
+    // Pending answers still go out: their tasks hold the outbox until they are done.
+    drop(peer);
+    let _ = writer.await;
+}
+
+/// Dispatches frames until the peer closes, breaks the framing, is dropped, fails to
+/// authenticate in time, or `closed` fires.
+async fn dispatch_frames(peer: &Arc<Peer>, frames: &mut Frames, shared: &Arc<Shared>, closed: &CancellationToken) {
     let auth_timeout = shared.limits.auth_timeout;
     let auth_deadline = tokio::time::sleep(auth_timeout);
-    tokio::pin!(auth_deadline);
+    // Made once, not per frame: each would register and unregister a waker.
+    let (closing, dropped) = (closed.cancelled(), peer.out.dropped());
+    tokio::pin!(auth_deadline, closing, dropped);
     loop {
         let frame = tokio::select! {
-            _ = closed.cancelled() => break,
-            _ = peer.out.dropped() => break,
+            _ = &mut closing => return,
+            _ = &mut dropped => return,
             _ = &mut auth_deadline, if peer.is_anonymous() => {
                 // Whatever its queue holds: a client that did not authenticate is not waited for.
                 let why = format!("not authenticated within {auth_timeout:?}; closing the connection");
                 let _ = peer.out.offer(wire::error(None, ErrorCode::Unauthorized, &why));
                 peer.out.drop_peer(&why);
-                break;
+                return;
             }
             frame = frames.next() => frame,
         };
         let why = match frame {
             Some(Ok(text)) if !text.trim().is_empty() => {
-                dispatch::frame(text, &peer, &shared, &closed).await;
+                dispatch::frame(text, peer, shared, closed).await;
                 continue;
             }
             Some(Ok(_)) => continue,
@@ -75,16 +88,11 @@ pub async fn read(
             Some(Err(FrameError::Malformed(why))) => (ErrorCode::ParseError, format!("{why}; closing the connection")),
             Some(Err(e)) => {
                 tracing::debug!("connection {} read error: {e}", peer.id);
-                break;
+                return;
             }
-            None => break,
+            None => return,
         };
         peer.out.answer(wire::error(None, why.0, &why.1));
-        break;
+        return;
     }
-    shared.mesh.disconnected(peer.id);
-    closed.cancel();
-    // Pending answers still go out: their tasks hold the outbox until they are done.
-    drop(peer);
-    let _ = writer.await;
 }

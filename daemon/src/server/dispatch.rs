@@ -48,14 +48,16 @@ enum Handled {
 
 /// Handles one frame: a message or a batch. Answers go to the peer.
 pub async fn frame(text: String, peer: &Arc<Peer>, shared: &Arc<Shared>, closed: &CancellationToken) {
-    if peer.is_anonymous() {
+    // Read once per frame: this is the routing hot path.
+    let identity = peer.identity();
+    if matches!(identity, Identity::Anonymous) {
         return anonymous(&text, peer, shared);
     }
     if wire::is_batch(&text) {
         let Some(permit) = permit(peer, shared, None) else { return };
         let (peer, shared) = (peer.clone(), shared.clone());
         tokio::spawn(async move {
-            batch(&text, &peer, &shared).await;
+            batch(&text, &identity, &peer, &shared).await;
             drop(permit);
         });
         return;
@@ -72,13 +74,13 @@ pub async fn frame(text: String, peer: &Arc<Peer>, shared: &Arc<Shared>, closed:
         let (peer, shared, closed) = (peer.clone(), shared.clone(), closed.clone());
         tokio::spawn(async move {
             let Ok(envelope) = wire::parse(&text) else { return };
-            let handled = message(&text, envelope, &peer, &shared, || Reply::Conn(peer.out.clone())).await;
+            let handled = message(&text, envelope, &identity, &peer, &shared, || Reply::Conn(peer.out.clone())).await;
             drop(permit);
             deliver(handled, &peer, &closed).await;
         });
         return;
     }
-    let handled = message(&text, envelope, peer, shared, || Reply::Conn(peer.out.clone())).await;
+    let handled = message(&text, envelope, &identity, peer, shared, || Reply::Conn(peer.out.clone())).await;
     deliver(handled, peer, closed).await;
 }
 
@@ -155,7 +157,7 @@ async fn deliver(handled: Handled, peer: &Peer, closed: &CancellationToken) {
     }
 }
 
-async fn batch(text: &str, peer: &Arc<Peer>, shared: &Arc<Shared>) {
+async fn batch(text: &str, identity: &Identity, peer: &Arc<Peer>, shared: &Arc<Shared>) {
     let items = match wire::split(text, shared.limits.max_batch) {
         Ok(Frame::Batch(items)) => items,
         Ok(Frame::One(_)) => return,
@@ -167,7 +169,7 @@ async fn batch(text: &str, peer: &Arc<Peer>, shared: &Arc<Shared>) {
             Err(answer) => return Some(answer),
         };
         let (tx, rx) = oneshot::channel();
-        match message(item.get(), envelope, peer, shared, || Reply::Once(tx)).await {
+        match message(item.get(), envelope, identity, peer, shared, || Reply::Once(tx)).await {
             // A subscription in a batch is answered, and ends with the batch.
             Handled::Answer(a) | Handled::Subscribed(a, ..) => Some(a),
             // A routed request answers through its slot; a notification never does.
@@ -180,10 +182,11 @@ async fn batch(text: &str, peer: &Arc<Peer>, shared: &Arc<Shared>) {
     }
 }
 
-/// Handles one message (not a batch) of an authenticated connection.
+/// Handles one message (not a batch) of an authenticated connection, as `identity`.
 async fn message(
     text: &str,
     e: Envelope<'_>,
+    identity: &Identity,
     peer: &Peer,
     shared: &Arc<Shared>,
     reply: impl FnOnce() -> Reply,
@@ -209,8 +212,7 @@ async fn message(
             Err((code, msg)) => refuse(code, &msg),
         };
     }
-    let identity = peer.identity();
-    let run = match &identity {
+    let run = match identity {
         Identity::Anonymous => return refuse(ErrorCode::Unauthorized, NOT_AUTHENTICATED),
         Identity::Owner => None,
         Identity::Sidecar(run) if run.is_revoked() => {
