@@ -280,3 +280,18 @@ fn only_the_connection_that_subscribed_may_cancel() {
     }
     assert_eq!(cancelled.unwrap()["result"], true);
 }
+
+#[test]
+fn subscriptions_per_connection_are_capped() {
+    let pm = Pm::new();
+    pm.ok(&["start", "pm"]);
+    let mut raw = Raw::unix(&pm);
+    for i in 0..64 {
+        assert!(raw.call("pm.events", json!({}))["result"].is_number(), "subscription {i}");
+    }
+    let answer = raw.call("pm.events", json!({}));
+    assert_eq!(code(&answer), -32008, "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("64 subscriptions are open"), "{answer}");
+    // Another connection has its own.
+    assert!(Raw::unix(&pm).call("pm.events", json!({}))["result"].is_number());
+}

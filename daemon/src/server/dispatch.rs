@@ -129,11 +129,12 @@ async fn deliver(handled: Handled, peer: &Peer, closed: &CancellationToken) {
     match handled {
         Handled::Answer(msg) => peer.out.answer(msg),
         Handled::Subscribed(answer, id, mut rx) => {
-            // The subscription's answer goes out before any of its notifications.
-            peer.out.answer(answer);
+            // Counted before it is answered, so the next request sees it; the answer goes out
+            // before any of its notifications.
             if let Some(id) = &id {
                 peer.add_subscription(id.clone());
             }
+            peer.out.answer(answer);
             loop {
                 let n = tokio::select! {
                     n = rx.recv() => n,
@@ -288,6 +289,13 @@ async fn daemon_method(
         let _ = shared.methods.raw_json_request(&wire::request(Some("0"), method, params, None), 1).await;
         return Handled::Nothing;
     };
+    if SUBSCRIBE.contains(&method) && peer.subscription_count() >= shared.limits.max_subscriptions {
+        let why = format!(
+            "{} subscriptions are open on this connection (the limit): cancel one before opening another",
+            shared.limits.max_subscriptions
+        );
+        return Handled::Answer(wire::error(Some(id.get()), ErrorCode::Busy, &why));
+    }
     if UNSUBSCRIBE.contains(&method) {
         let subscription = subscription_param(params);
         if !subscription.as_deref().is_some_and(|s| peer.owns_subscription(s)) {

@@ -19,6 +19,8 @@ pub struct Limits {
     pub max_in_flight: usize,
     /// `pm.*` requests (and batches) of one connection running at once.
     pub max_pm_requests: usize,
+    /// Subscriptions (`pm.logs`, `pm.events`) open at once on one connection.
+    pub max_subscriptions: usize,
     /// Connections at once over tcp/tls/ws(s), and, separately, over the Unix socket.
     pub max_connections: usize,
 }
@@ -33,6 +35,7 @@ impl Default for Limits {
             max_batch: pm_protocol::wire::MAX_BATCH,
             max_in_flight: 4096,
             max_pm_requests: 64,
+            max_subscriptions: 64,
             max_connections: 1024,
         }
     }

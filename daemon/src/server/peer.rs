@@ -86,6 +86,10 @@ impl Peer {
         self.subscriptions().remove(id)
     }
 
+    pub fn subscription_count(&self) -> usize {
+        self.subscriptions().len()
+    }
+
     pub fn owns_subscription(&self, id: &str) -> bool {
         self.subscriptions().contains(id)
     }
