@@ -3,19 +3,21 @@
 use crate::daemon::{DaemonConfig, run as run_daemon};
 use crate::home::Home;
 use std::process::ExitCode;
+use std::time::Duration;
 use tokio::signal::unix::{SignalKind, signal};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Longest JSON-RPC frame accepted on an authenticated connection, in bytes.
-    #[arg(long, default_value_t = pm_protocol::ndjson::DEFAULT_MAX_FRAME)]
-    max_frame: usize,
-    /// Longest deadline a routed call may ask for with `deadline_ms` (longer ones are capped).
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
-    max_deadline: std::time::Duration,
-    /// How long a tcp:// or tls:// client may take to call pm.auth before it is disconnected.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
-    auth_timeout: std::time::Duration,
+    /// Longest JSON-RPC frame accepted on an authenticated connection, in bytes (64 KiB to 1 GiB).
+    #[arg(long, default_value_t = pm_protocol::ndjson::DEFAULT_MAX_FRAME as u32,
+          value_parser = clap::value_parser!(u32).range(65_536..=1 << 30))]
+    max_frame: u32,
+    /// Longest deadline a routed call may ask for with `deadline_ms`; longer ones are capped (1ms to 1d).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = between("1ms", "1d"))]
+    max_deadline: Duration,
+    /// How long a tcp:// or tls:// client may take to call pm.auth before it is disconnected (100ms to 1h).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = between("100ms", "1h"))]
+    auth_timeout: Duration,
     /// Connections at once over tcp/tls/ws(s); the Unix socket has as many again of its own.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     max_connections: u32,
@@ -30,13 +32,26 @@ pub struct Args {
     tls_key: Option<std::path::PathBuf>,
 }
 
+/// A duration parser that refuses values outside `[min, max]` (huge ones would overflow timers).
+fn between(min: &'static str, max: &'static str) -> impl Fn(&str) -> Result<Duration, String> + Clone {
+    move |text| {
+        let value = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+        let (lo, hi) =
+            (humantime::parse_duration(min).unwrap_or_default(), humantime::parse_duration(max).unwrap_or_default());
+        if value < lo || value > hi {
+            return Err(format!("must be between {min} and {max}"));
+        }
+        Ok(value)
+    }
+}
+
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PM_LOG").unwrap_or_else(|_| "info".into());
     // Colours only on a terminal: a detached daemon writes to daemon.log.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
     let mut config = DaemonConfig::new(Home::from_env());
-    config.limits.max_frame = args.max_frame;
+    config.limits.max_frame = args.max_frame as usize;
     config.limits.max_deadline = args.max_deadline;
     config.limits.auth_timeout = args.auth_timeout;
     config.limits.max_connections = args.max_connections as usize;
