@@ -203,9 +203,14 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> Re
     let daemon_token = mesh::daemon_token(&home.token()).map_err(io("create", &home.token().display()))?;
 
     let (state, loaded) = store::load(&home.state(), &home.state_backup())?;
-    if let Loaded::FromBackup(why) = &loaded {
-        tracing::error!("{} is corrupt ({why}); using {}", home.state().display(), home.state_backup().display());
-    }
+    // Logged, and said by the CLI to whoever looks at the status: the last change may be lost.
+    let notice = match loaded {
+        Loaded::FromBackup(notice) => {
+            tracing::error!("{notice}");
+            Some(notice)
+        }
+        Loaded::Fresh | Loaded::Primary => None,
+    };
 
     let tasks = TaskRuntime::new(config.tasks, Endpoint::Memory(memory_name));
     let runtimes =
@@ -234,6 +239,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> Re
         pid: std::process::id(),
         home: home.root().to_path_buf(),
         started_at_ms: now_ms(),
+        notice,
     };
     let methods = Api { sup: sup.clone(), mesh: mesh.clone(), info, shutdown: token.clone() }.into_rpc();
     let mut limits = config.limits;

@@ -42,39 +42,60 @@ pub enum StoreError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("{} is corrupt ({source}) and so is its backup {}: fix or remove them", path.display(), backup.display())]
     Corrupt { path: PathBuf, backup: PathBuf, source: serde_json::Error },
+    #[error("{} is missing and its backup {} is corrupt ({source}): fix or remove it", path.display(), backup.display())]
+    CorruptBackup { path: PathBuf, backup: PathBuf, source: serde_json::Error },
+    #[error("cannot set aside the corrupt {}: {source}", path.display())]
+    SetAside { path: PathBuf, source: std::io::Error },
 }
 
-/// How the state was loaded, for the daemon log.
+/// How the state was loaded.
 #[derive(Debug, PartialEq)]
 pub enum Loaded {
     Fresh,
     Primary,
-    /// The primary was corrupt: why, and the backup was used.
+    /// The primary was missing or corrupt and the backup was used: a sentence saying so, for
+    /// the daemon log and the CLI.
     FromBackup(String),
 }
 
-/// Loads the state: the primary, else (when corrupt) the backup, never silently empty.
+/// Loads the state: the primary, else (when missing or corrupt) the backup, never silently
+/// empty.
 pub fn load(path: &Path, backup: &Path) -> Result<(StateFile, Loaded), StoreError> {
     let read = |p: &Path| match std::fs::read(p) {
         Ok(bytes) => Ok(Some(bytes)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(StoreError::Read { path: p.to_path_buf(), source }),
     };
-    let Some(bytes) = read(path)? else {
-        return Ok((StateFile::default(), Loaded::Fresh));
-    };
-    let primary_err = match serde_json::from_slice(&bytes) {
-        Ok(state) => return Ok((state, Loaded::Primary)),
-        Err(e) => e,
-    };
-    let corrupt = |source| StoreError::Corrupt { path: path.to_path_buf(), backup: backup.to_path_buf(), source };
-    match read(backup)? {
+    let primary_err = match read(path)? {
         Some(bytes) => match serde_json::from_slice(&bytes) {
-            Ok(state) => Ok((state, Loaded::FromBackup(primary_err.to_string()))),
-            Err(_) => Err(corrupt(primary_err)),
+            Ok(state) => return Ok((state, Loaded::Primary)),
+            Err(e) => Some(e),
         },
-        None => Err(corrupt(primary_err)),
-    }
+        None => None,
+    };
+    let backup_state = read(backup)?.map(|bytes| serde_json::from_slice::<StateFile>(&bytes));
+    let (path, backup) = (path.to_path_buf(), backup.to_path_buf());
+    let (state, why) = match (backup_state, primary_err) {
+        (None, None) => return Ok((StateFile::default(), Loaded::Fresh)),
+        (Some(Ok(state)), None) => (state, "was missing".to_string()),
+        (Some(Ok(state)), Some(e)) => (state, set_aside(&path, e)?),
+        (None | Some(Err(_)), Some(source)) => return Err(StoreError::Corrupt { path, backup, source }),
+        (Some(Err(source)), None) => return Err(StoreError::CorruptBackup { path, backup, source }),
+    };
+    let notice = format!(
+        "{} {why}; restored from {} (the state before the last save: the last change may be lost)",
+        path.display(),
+        backup.display()
+    );
+    Ok((state, Loaded::FromBackup(notice)))
+}
+
+/// Renames a corrupt primary to `state.json.corrupt`, so the next write cannot copy it over the
+/// good backup; says so.
+fn set_aside(path: &Path, e: serde_json::Error) -> Result<String, StoreError> {
+    let aside = path.with_extension("json.corrupt");
+    std::fs::rename(path, &aside).map_err(|source| StoreError::SetAside { path: path.to_path_buf(), source })?;
+    Ok(format!("was corrupt ({e}; kept as {})", aside.display()))
 }
 
 /// Writes `state` atomically, keeping the previous file as the backup.
@@ -178,10 +199,31 @@ mod tests {
         std::fs::write(&p, "{ not json").unwrap();
         let (state, how) = load(&p, &b).unwrap();
         assert_eq!(state, sample());
-        assert!(matches!(how, Loaded::FromBackup(_)));
+        let Loaded::FromBackup(notice) = how else { panic!("{how:?}") };
+        assert!(notice.contains("state.json was corrupt (") && notice.contains("restored from"), "{notice}");
+        let aside = dir.path().join("state.json.corrupt");
+        assert_eq!(std::fs::read_to_string(&aside).unwrap(), "{ not json", "set aside, not copied over the backup");
+        assert!(!p.exists());
+        std::fs::write(&p, "{ not json").unwrap();
         std::fs::write(&b, "also bad").unwrap();
         let err = load(&p, &b).unwrap_err().to_string();
         assert!(err.contains("state.json is corrupt") && err.contains("fix or remove"), "{err}");
+    }
+
+    #[test]
+    fn missing_primary_is_restored_from_the_backup_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let (p, b) = (dir.path().join("state.json"), dir.path().join("state.json.bak"));
+        write(&p, &b, &sample()).unwrap();
+        write(&p, &b, &sample()).unwrap();
+        std::fs::remove_file(&p).unwrap();
+        let (state, how) = load(&p, &b).unwrap();
+        assert_eq!(state, sample());
+        let Loaded::FromBackup(notice) = how else { panic!("{how:?}") };
+        assert!(notice.contains("state.json was missing; restored from"), "{notice}");
+        std::fs::write(&b, "bad").unwrap();
+        let err = load(&p, &b).unwrap_err().to_string();
+        assert!(err.contains("state.json is missing and its backup") && err.contains("fix or remove"), "{err}");
     }
 
     #[tokio::test]

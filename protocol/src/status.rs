@@ -103,6 +103,9 @@ pub struct DaemonInfo {
     pub started_at_ms: u64,
     /// Where the daemon listens (`unix:///…/pm.sock`, `tcp://…`, …).
     pub endpoints: Vec<String>,
+    /// What its user should know, said by the CLI: the state was restored from its backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
 }
 
 /// How to reach a sidecar, as `pm connect` shows it.

@@ -53,7 +53,7 @@ fn errors_are_one_clear_line_and_a_failure_code() {
 #[test]
 fn an_unusable_pm_home_is_a_clear_error() {
     let mut cmd = std::process::Command::new(PM);
-    cmd.args(["status"]).env("PM_HOME", "/proc/no-such-dir/pm");
+    cmd.args(["start", "pm"]).env("PM_HOME", "/proc/no-such-dir/pm");
     let out = run_with_deadline(cmd, Duration::from_secs(30));
     let (_, err) = texts(&out);
     assert!(!out.status.success());

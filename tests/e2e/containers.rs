@@ -87,6 +87,7 @@ fn after_a_daemon_kill_9_its_container_is_replaced_not_duplicated() {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(daemon), nix::sys::signal::Signal::SIGKILL).unwrap();
     wait_until("daemon dead", Duration::from_secs(5), || !crate::support::alive(daemon as i64));
     assert_eq!(containers(&pm), before, "the container outlived its daemon");
+    pm.ok(&["start", "pm"]);
     wait_until("box back", Duration::from_secs(30), || pm.instance("box")["state"] == "ready");
     let after = containers(&pm);
     assert_eq!(after.len(), 1, "exactly one container: {after:?}");

@@ -20,7 +20,8 @@ fn after_kill_9_a_new_daemon_replaces_the_stale_socket_and_restarts_instances_wi
     assert!(socket.exists(), "kill -9 leaves the socket behind");
     assert!(alive(old_child), "the child outlived its daemon");
 
-    // Any command brings a daemon back; it cleans up and restarts what was running.
+    // `pm start pm` brings a daemon back; it cleans up and restarts what was running.
+    pm.ok(&["start", "pm"]);
     wait_until("svc running again", Duration::from_secs(15), || {
         let s = pm.instance("svc");
         s["state"] == "ready" && s["pid"].as_i64().is_some_and(|p| p != old_child)
@@ -63,9 +64,10 @@ fn a_corrupt_state_file_is_reported_and_the_backup_used() {
     pm.ok(&["map", "two", "--", "sleep", "1000"]);
     pm.ok(&["stop", "pm"]);
     std::fs::write(pm.home.path().join("state.json"), "{ truncated").unwrap();
+    pm.ok(&["start", "pm"]);
     let defs: Vec<serde_json::Value> = serde_json::from_str(&pm.ok(&["ls", "--json"])).unwrap();
     let names: Vec<&str> = defs.iter().map(|d| d["name"].as_str().unwrap()).collect();
     assert!(names.contains(&"one"), "the backup holds at least the first definition: {names:?}");
     let log = std::fs::read_to_string(pm.home.path().join("daemon.log")).unwrap();
-    assert!(log.contains("state.json is corrupt"), "{log}");
+    assert!(log.contains("state.json was corrupt"), "{log}");
 }

@@ -1,4 +1,6 @@
-//! Reaching the daemon: connect to PM_HOME's socket, starting the daemon first when needed.
+//! Reaching the daemon: connect to PM_HOME's socket. Commands that change things start the
+//! daemon first when needed; commands that only look never do, or `pm status` after `pm stop pm`
+//! would bring every sidecar back.
 
 use crate::home::Home;
 use anyhow::{Context, anyhow, bail};
@@ -16,6 +18,11 @@ pub async fn existing(home: &Home) -> Option<(Client, DaemonInfo)> {
     let client = Client::connect_unix(&home.socket()).await.ok()?;
     let info = client.daemon().ping().await.ok()?;
     Some((client, info))
+}
+
+/// Connects to the running daemon, or fails saying how to start it.
+pub async fn running(home: &Home) -> anyhow::Result<(Client, DaemonInfo)> {
+    existing(home).await.ok_or_else(|| anyhow!("the daemon is not running; `pm start pm` starts it"))
 }
 
 /// Connects to the daemon, starting it in the background if it is not running.

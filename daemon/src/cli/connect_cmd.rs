@@ -6,7 +6,7 @@ use pm_protocol::PmApiClient;
 use std::process::ExitCode;
 
 pub async fn run(args: Target) -> anyhow::Result<ExitCode> {
-    let client = connect::daemon(&Home::from_env()).await?;
+    let (client, _) = connect::running(&Home::from_env()).await?;
     let info = client.daemon().connect(args.name).await?;
     if args.json {
         output::json(&info)?;

@@ -1,5 +1,6 @@
 //! `pm daemon`: run the daemon in the foreground until SIGTERM or Ctrl-C.
 
+use super::log_writer::Lossy;
 use crate::daemon::{DaemonConfig, run as run_daemon};
 use crate::home::Home;
 use std::process::ExitCode;
@@ -8,9 +9,9 @@ use tokio::signal::unix::{SignalKind, signal};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Longest JSON-RPC frame accepted on an authenticated connection, in bytes (64 KiB to 1 GiB).
+    /// Longest JSON-RPC frame accepted on an authenticated connection, in bytes (1 KiB to 1 GiB).
     #[arg(long, default_value_t = pm_protocol::ndjson::DEFAULT_MAX_FRAME as u32,
-          value_parser = clap::value_parser!(u32).range(65_536..=1 << 30))]
+          value_parser = clap::value_parser!(u32).range(1024..=1 << 30))]
     max_frame: u32,
     /// Longest deadline a routed call may ask for with `deadline_ms`; longer ones are capped (1ms to 1d).
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = between("1ms", "1d"))]
@@ -49,7 +50,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PM_LOG").unwrap_or_else(|_| "info".into());
     // Colours only on a terminal: a detached daemon writes to daemon.log.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
+    let writer = Lossy::new(std::io::stderr);
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(writer).init();
     let mut config = DaemonConfig::new(Home::from_env());
     config.limits.max_frame = args.max_frame as usize;
     config.limits.max_deadline = args.max_deadline;

@@ -17,7 +17,7 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let client = connect::daemon(&Home::from_env()).await?;
+    let (client, _) = connect::running(&Home::from_env()).await?;
     let mut sub = client.daemon().events(args.name).await?;
     loop {
         let item = tokio::select! {

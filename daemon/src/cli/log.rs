@@ -22,7 +22,7 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let client = connect::daemon(&Home::from_env()).await?;
+    let (client, _) = connect::running(&Home::from_env()).await?;
     let mut sub = client.daemon().logs(args.name, args.lines, args.follow).await?;
     loop {
         let event = tokio::select! {

@@ -13,7 +13,8 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let client = connect::daemon(&Home::from_env()).await?;
+    let (client, info) = connect::running(&Home::from_env()).await?;
+    output::notice(&info);
     let defs = client.daemon().ls().await?;
     if args.json {
         output::json(&defs)?;

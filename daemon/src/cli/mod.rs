@@ -1,5 +1,6 @@
 //! The `pm` command line. One file per subcommand; they reach the daemon only through the typed
-//! `pm.*` client (auto-starting the daemon when it is not running).
+//! `pm.*` client. Those that change things start the daemon when it is not running; those that
+//! only look (status, ls, log, events, connect, token) and `pm stop` never do.
 
 mod call;
 mod connect;
@@ -8,6 +9,7 @@ mod daemon;
 mod delete;
 mod events;
 mod log;
+mod log_writer;
 mod ls;
 mod map;
 mod output;

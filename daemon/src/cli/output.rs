@@ -1,6 +1,6 @@
 //! How results look: aligned tables for people, stable JSON for scripts.
 
-use pm_protocol::InstanceStatus;
+use pm_protocol::{DaemonInfo, InstanceStatus};
 use std::time::Duration;
 
 /// Prints rows under a header, columns aligned.
@@ -24,6 +24,14 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) {
 pub fn json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
+}
+
+/// What the daemon wants its user to know (a state restored from its backup), on stderr so
+/// `--json` output stays as it is.
+pub fn notice(info: &DaemonInfo) {
+    if let Some(notice) = &info.notice {
+        eprintln!("pm: notice: {notice}");
+    }
 }
 
 /// `1h2m`, `3m4s`, `5s`, `120ms`: short and rounded.

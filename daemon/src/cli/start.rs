@@ -50,11 +50,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             for url in &project.daemon.listen {
                 listen.push(url.parse()?);
             }
-            let (client, _) = connect::daemon_listening(&home, &listen).await?;
+            let (client, info) = connect::daemon_listening(&home, &listen).await?;
+            output::notice(&info);
             client.daemon().apply(project.sidecars, true).await?
         }
         Some(name) => {
-            let (client, _) = connect::daemon_listening(&home, &args.listen).await?;
+            let (client, info) = connect::daemon_listening(&home, &args.listen).await?;
+            output::notice(&info);
             let params = StartParams { name: Some(name), new: args.new, instance: args.instance, args: args.args };
             client.daemon().start(params).await?
         }
@@ -66,6 +68,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 async fn start_daemon(home: &Home, listen: &[pm_protocol::Endpoint], json: bool) -> anyhow::Result<ExitCode> {
     let fresh = connect::existing(home).await.is_none();
     let (_, info) = connect::daemon_listening(home, listen).await?;
+    output::notice(&info);
     if json {
         output::json(&info)?;
     } else if fresh {

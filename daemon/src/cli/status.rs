@@ -15,7 +15,8 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let client = connect::daemon(&Home::from_env()).await?;
+    let (client, info) = connect::running(&Home::from_env()).await?;
+    output::notice(&info);
     let statuses = client.daemon().status(args.name).await?;
     output::report(&statuses, args.json)?;
     Ok(ExitCode::SUCCESS)

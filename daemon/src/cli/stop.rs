@@ -27,7 +27,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.name.is_none() && !args.all {
         bail!("name a sidecar to stop, or use --all (`pm stop pm` stops the daemon)");
     }
-    let client = connect::daemon(&Home::from_env()).await?;
+    // With no daemon nothing runs: starting one would only start what is then stopped.
+    let (client, _) = connect::running(&Home::from_env()).await?;
     let stopped = client.daemon().stop(StopParams { name: args.name, all: args.all }).await?;
     output::report(&stopped, args.json)?;
     Ok(ExitCode::SUCCESS)

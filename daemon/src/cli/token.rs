@@ -7,8 +7,11 @@ use std::process::ExitCode;
 
 pub async fn run() -> anyhow::Result<ExitCode> {
     let home = Home::from_env();
-    // The daemon creates the token at its first start.
-    connect::daemon(&home).await?;
+    // The daemon creates the token at its first start and keeps it, so the file is the token of
+    // a stopped daemon too: only its absence needs a daemon to ask about.
+    if !home.token().exists() {
+        connect::running(&home).await?;
+    }
     let token =
         std::fs::read_to_string(home.token()).with_context(|| format!("cannot read {}", home.token().display()))?;
     println!("{}", token.trim());
