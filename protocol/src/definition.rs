@@ -38,8 +38,10 @@ pub struct Definition {
     /// Started by `pm start` without a name, and again when the daemon restarts.
     #[serde(default = "yes")]
     pub autostart: bool,
-    /// Number of instances: 1 gives an instance of the definition's name, N gives `name-0 … name-(N-1)`.
+    /// Number of instances: 1 gives an instance of the definition's name, N gives `name-0 … name-(N-1)`;
+    /// at most [`MAX_INSTANCES`].
     #[serde(default = "one")]
+    #[schemars(range(min = 1, max = 10_000))]
     pub instances: u32,
     /// Instances are interchangeable (calls may be balanced across them).
     #[serde(default)]
@@ -128,6 +130,10 @@ impl Definition {
         code.is_some_and(|c| self.success_exit_codes.contains(&c))
     }
 }
+
+/// The most instances one definition may ask for (the supervisor checks it): every instance is an
+/// actor, a status row and two log files.
+pub const MAX_INSTANCES: u32 = 10_000;
 
 fn yes() -> bool {
     true
@@ -338,6 +344,12 @@ mod tests {
         let err =
             serde_json::from_str::<Definition>(r#"{"command": "x", "restrat": "always"}"#).unwrap_err().to_string();
         assert!(err.contains("unknown field `restrat`"), "{err}");
+    }
+
+    #[test]
+    fn durations_are_bounded() {
+        let err = serde_json::from_str::<Definition>(r#"{"command": "x", "stop_timeout": "500000000000y"}"#);
+        assert!(err.unwrap_err().to_string().contains("too long: at most 100years"));
     }
 
     #[test]

@@ -1,4 +1,5 @@
 //! Human durations on the wire and in project files (`100ms`, `10s`, `2m`), via humantime.
+//! At most [`MAX`]: anything longer is a mistake, and would overflow clock arithmetic.
 
 use serde::{Deserialize, Deserializer, Serializer};
 use std::time::Duration;
@@ -12,10 +13,23 @@ pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error
     parse(&text).map_err(serde::de::Error::custom)
 }
 
+/// The longest accepted duration: 100 years (humantime's years of 365.25 days, so `100y` fits).
+pub const MAX: Duration = Duration::from_secs(100 * 31_557_600);
+
 /// Parses a human duration, with an error that shows the accepted spelling.
 pub fn parse(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim())
-        .map_err(|e| format!("invalid duration `{text}` ({e}); use e.g. `100ms`, `10s`, `2m`"))
+    let d = humantime::parse_duration(text.trim())
+        .map_err(|e| format!("invalid duration `{text}` ({e}); use e.g. `100ms`, `10s`, `2m`"))?;
+    check(d).map_err(|e| format!("duration `{}`: {e}", text.trim()))?;
+    Ok(d)
+}
+
+/// Refuses a duration over [`MAX`].
+pub fn check(d: Duration) -> Result<(), String> {
+    if d > MAX {
+        return Err(format!("too long: at most {}", humantime::format_duration(MAX)));
+    }
+    Ok(())
 }
 
 /// The same for `Option<Duration>`.
@@ -45,5 +59,12 @@ mod tests {
         assert_eq!(parse("100ms").unwrap(), Duration::from_millis(100));
         assert_eq!(parse("2m").unwrap(), Duration::from_secs(120));
         assert!(parse("ten seconds").unwrap_err().contains("`ten seconds`"));
+    }
+
+    #[test]
+    fn durations_past_the_maximum_are_refused() {
+        assert_eq!(parse("100y").unwrap(), super::MAX);
+        assert_eq!(parse("500000000000y").unwrap_err(), "duration `500000000000y`: too long: at most 100years");
+        assert!(parse("101y").is_err());
     }
 }

@@ -30,8 +30,16 @@ pub use status::{DaemonInfo, DefinitionInfo, ExitInfo, InstanceStatus, LogLine, 
 /// Name of the daemon itself on the command line (`pm start pm`, `pm stop pm`); no sidecar may use it.
 pub const DAEMON_NAME: &str = "pm";
 
-/// Checks a sidecar or instance name: `[a-z0-9][a-z0-9_-]*`, no dots (dots route mesh calls).
+/// The longest sidecar or instance name, in bytes: `<name>.out.log` must fit a file name (255).
+pub const MAX_NAME_LEN: usize = 128;
+
+/// Checks a sidecar or instance name: `[a-z0-9][a-z0-9_-]*`, no dots (dots route mesh calls), at
+/// most [`MAX_NAME_LEN`] bytes.
 pub fn validate_name(name: &str) -> Result<(), String> {
+    if name.len() > MAX_NAME_LEN {
+        let head: String = name.chars().take(16).collect();
+        return Err(format!("invalid name `{head}…`: {} bytes long; names are at most {MAX_NAME_LEN}", name.len()));
+    }
     let mut chars = name.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
     let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
@@ -56,5 +64,11 @@ mod tests {
         for bad in ["", "Web", "a.b", "-a", "_a", "pm", "a b"] {
             assert!(validate_name(bad).is_err(), "{bad}");
         }
+        assert!(validate_name(&"a".repeat(super::MAX_NAME_LEN)).is_ok());
+        let long = "a".repeat(1024);
+        assert_eq!(
+            validate_name(&long).unwrap_err(),
+            "invalid name `aaaaaaaaaaaaaaaa…`: 1024 bytes long; names are at most 128"
+        );
     }
 }

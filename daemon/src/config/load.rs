@@ -71,9 +71,10 @@ fn finish(
 
     let mut out = std::collections::BTreeMap::new();
     for (name, mut def) in sidecars {
-        if def.instances == 0 {
+        let max = pm_protocol::definition::MAX_INSTANCES;
+        if def.instances == 0 || def.instances > max {
             let at = key!["sidecars", name.as_str(), "instances"];
-            return Err(src.invalid(at, "must be at least 1 (got 0)"));
+            return Err(src.invalid(at, format!("must be from 1 to {max} (got {})", def.instances)));
         }
         if let Some(env) = env {
             interpolate_definition(src, &name, &mut def, env)?;

@@ -391,18 +391,22 @@ fn bad_names_are_errors_naming_file_and_key() {
 }
 
 #[test]
-fn instances_must_be_at_least_one() {
+fn instances_must_be_from_one_to_the_limit() {
+    assert_eq!(
+        error("pm.toml", "[sidecars.web]\ncommand = 'x'\ninstances = 100000\n"),
+        "pm.toml:3: sidecars.web.instances: must be from 1 to 10000 (got 100000)"
+    );
     assert_eq!(
         error("pm.toml", "[sidecars.web]\ncommand = 'x'\ninstances = 0\n"),
-        "pm.toml:3: sidecars.web.instances: must be at least 1 (got 0)"
+        "pm.toml:3: sidecars.web.instances: must be from 1 to 10000 (got 0)"
     );
     assert_eq!(
         error("pm.yaml", "sidecars:\n  web:\n    command: x\n    instances: 0\n"),
-        "pm.yaml:4: sidecars.web.instances: must be at least 1 (got 0)"
+        "pm.yaml:4: sidecars.web.instances: must be from 1 to 10000 (got 0)"
     );
     assert_eq!(
         error("pm.json", "{\"sidecars\": {\"web\": {\"command\": \"x\",\n\"instances\": 0}}}"),
-        "pm.json:2: sidecars.web.instances: must be at least 1 (got 0)"
+        "pm.json:2: sidecars.web.instances: must be from 1 to 10000 (got 0)"
     );
 }
 
@@ -527,4 +531,19 @@ fn unreadable_files_and_unknown_formats_are_errors() {
     assert_eq!(e.to_string(), format!("cannot read {}: No such file or directory (os error 2)", missing.display()));
     let e = load(Path::new("project.ini"), &env).unwrap_err();
     assert_eq!(e.to_string(), "project.ini: unknown project file format; name it *.toml, *.yaml, *.yml or *.json");
+}
+
+#[test]
+fn values_past_their_limits_name_key_and_line() {
+    for key in ["backoff_initial", "backoff_max", "restart_window", "min_uptime", "stop_timeout", "ready_timeout"] {
+        let toml = format!("[sidecars.web]\ncommand = 'x'\n{key} = '500000000000y'\n");
+        assert_eq!(
+            error("pm.toml", &toml),
+            format!("pm.toml:3: sidecars.web.{key}: duration `500000000000y`: too long: at most 100years")
+        );
+    }
+    let long = "a".repeat(1024);
+    let e = error("pm.toml", &format!("[sidecars.web]\ncommand = 'x'\n\n[sidecars.{long}]\ncommand = 'y'\n"));
+    assert!(e.starts_with("pm.toml:4: sidecars.aaaa"), "{e}");
+    assert!(e.ends_with(": invalid name `aaaaaaaaaaaaaaaa…`: 1024 bytes long; names are at most 128"), "{e}");
 }

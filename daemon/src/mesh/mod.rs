@@ -67,6 +67,8 @@ struct Inner {
     turns: DashMap<String, AtomicUsize>,
     /// Sidecar token → the run it belongs to.
     tokens: DashMap<String, Arc<RunToken>>,
+    /// Instance → its current run's token, so revoking is one lookup, not a scan.
+    token_of: DashMap<String, String>,
     /// Registered instances, for the `registered` readiness.
     registered: watch::Sender<BTreeSet<String>>,
     deadlines: deadlines::Deadlines,
@@ -83,18 +85,17 @@ impl Mesh {
         self.revoke_tokens(instance);
         let token = new_token();
         self.inner.tokens.insert(token.clone(), Arc::new(RunToken::new(instance.to_string(), definition)));
+        self.inner.token_of.insert(instance.to_string(), token.clone());
         token
     }
 
     /// The run's token ended with it: connections that authenticated with it can do nothing more.
     pub fn revoke_tokens(&self, instance: &str) {
-        self.inner.tokens.retain(|_, t| {
-            let keep = t.instance != instance;
-            if !keep {
-                t.revoke();
-            }
-            keep
-        });
+        if let Some((_, token)) = self.inner.token_of.remove(instance)
+            && let Some((_, run)) = self.inner.tokens.remove(&token)
+        {
+            run.revoke();
+        }
     }
 
     /// The run a sidecar token belongs to.

@@ -2,14 +2,26 @@
 
 use super::instance::{Command, Instance, InstanceSpec};
 use super::{Registry, Result, SupError, Supervisor, graph};
-use pm_protocol::{Definition, DefinitionInfo, InstanceStatus, Readiness, RuntimeKind, validate_name};
+use pm_protocol::definition::MAX_INSTANCES;
+use pm_protocol::{Definition, DefinitionInfo, InstanceStatus, Readiness, RuntimeKind, duration, validate_name};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// Checks what serde cannot: names, signal, patterns, counts.
+/// The longest definition name, in bytes: its instances add `-N` or `-adjective-noun`, and must
+/// still be valid names.
+pub const MAX_DEFINITION_NAME_LEN: usize = 64;
+
+/// Checks what serde cannot: names, signal, patterns, counts; and the bounds serde checks, for
+/// definitions that did not come through it.
 pub fn validate(name: &str, def: &Definition) -> std::result::Result<(), String> {
     let ctx = |e: String| format!("sidecar `{name}`: {e}");
     validate_name(name)?;
+    if name.len() > MAX_DEFINITION_NAME_LEN {
+        return Err(format!(
+            "invalid name `{name}`: {} bytes long; definition names are at most {MAX_DEFINITION_NAME_LEN}",
+            name.len()
+        ));
+    }
     match (def.runtime, &def.docker) {
         (RuntimeKind::Docker, Some(docker)) if docker.image.trim().is_empty() => {
             return Err(ctx("docker.image is empty".into()));
@@ -30,6 +42,12 @@ pub fn validate(name: &str, def: &Definition) -> std::result::Result<(), String>
     if def.instances == 0 {
         return Err(ctx("instances must be at least 1".into()));
     }
+    if def.instances > MAX_INSTANCES {
+        return Err(ctx(format!("instances: at most {MAX_INSTANCES} (got {})", def.instances)));
+    }
+    for (key, d) in durations(def) {
+        duration::check(d).map_err(|e| ctx(format!("{key}: {e}")))?;
+    }
     pm_runtimes::parse_signal(&def.stop_signal).map_err(|e| ctx(format!("stop_signal: {e}")))?;
     if let Readiness::Log(pattern) = &def.ready {
         regex::Regex::new(pattern).map_err(|e| ctx(format!("ready log pattern: {e}")))?;
@@ -38,6 +56,18 @@ pub fn validate(name: &str, def: &Definition) -> std::result::Result<(), String>
         validate_name(dep).map_err(|e| ctx(format!("depends_on: {e}")))?;
     }
     crate::grants::validate(def).map_err(ctx)
+}
+
+/// Every duration of a definition, by key.
+fn durations(def: &Definition) -> [(&'static str, std::time::Duration); 6] {
+    [
+        ("backoff_initial", def.backoff_initial),
+        ("backoff_max", def.backoff_max),
+        ("restart_window", def.restart_window),
+        ("min_uptime", def.min_uptime),
+        ("stop_timeout", def.stop_timeout),
+        ("ready_timeout", def.ready_timeout),
+    ]
 }
 
 /// What a redefinition does to existing instances.
@@ -142,10 +172,11 @@ impl Supervisor {
         let mut changes = Changes::default();
         for existing in reg.instances_of(name) {
             if is_default_name(name, &existing) && !wanted.contains(&existing) {
-                changes.removed.extend(reg.instances.remove(&existing).map(|e| e.instance));
+                changes.removed.extend(reg.remove(&existing).map(|e| e.instance));
             }
         }
-        for (instance, entry) in reg.instances.iter().filter(|(_, e)| e.definition == name) {
+        for instance in reg.instances_of(name) {
+            let entry = &reg.instances[&instance];
             let spec = InstanceSpec { name: instance.clone(), def: def.clone(), args: entry.args.clone() };
             changes.updated.push((entry.instance.clone(), spec));
         }
@@ -186,7 +217,7 @@ impl Supervisor {
             if is_definition {
                 reg.definitions.remove(name);
             }
-            instances.iter().filter_map(|n| reg.instances.remove(n)).map(|e| e.instance).collect()
+            instances.iter().filter_map(|n| reg.remove(n)).map(|e| e.instance).collect()
         };
         for instance in ended {
             instance.ask(Command::Exit).await;
@@ -219,5 +250,19 @@ mod tests {
         d.ready = Readiness::Log("(".into());
         assert!(validate("web", &d).unwrap_err().contains("ready log pattern"));
         assert!(validate("Web", &Definition::new(vec!["x".into()])).is_err());
+    }
+
+    #[test]
+    fn validation_bounds_counts_durations_and_name_lengths() {
+        let mut d = Definition::new(vec!["x".into()]);
+        d.instances = MAX_INSTANCES + 1;
+        assert_eq!(validate("web", &d).unwrap_err(), "sidecar `web`: instances: at most 10000 (got 10001)");
+        let mut d = Definition::new(vec!["x".into()]);
+        d.ready_timeout = std::time::Duration::from_secs(u64::MAX);
+        assert_eq!(validate("web", &d).unwrap_err(), "sidecar `web`: ready_timeout: too long: at most 100years");
+        let long = "a".repeat(MAX_DEFINITION_NAME_LEN + 1);
+        let err = validate(&long, &Definition::new(vec!["x".into()])).unwrap_err();
+        assert!(err.ends_with("65 bytes long; definition names are at most 64"), "{err}");
+        assert!(validate(&"a".repeat(MAX_DEFINITION_NAME_LEN), &Definition::new(vec!["x".into()])).is_ok());
     }
 }

@@ -1,8 +1,10 @@
 //! The dependency graph between definitions: cycles, missing dependencies, closures and order.
+//! Every walk here is iterative and linear: a chain of definitions may be far deeper than a
+//! thread's stack, and a graph may hold thousands of definitions.
 
-use petgraph::algo::tarjan_scc;
+use petgraph::algo::kosaraju_scc;
 use petgraph::graphmap::DiGraphMap;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Definition name → the names it depends on.
 pub type Deps<'a> = BTreeMap<&'a str, &'a [String]>;
@@ -16,49 +18,43 @@ pub fn check_cycles(deps: &Deps) -> Result<(), String> {
             graph.add_edge(name, d.as_str(), ());
         }
     }
-    for scc in tarjan_scc(&graph) {
-        let looped = scc.len() > 1 || graph.contains_edge(scc[0], scc[0]);
-        if looped {
-            let members: BTreeSet<&str> = scc.iter().copied().collect();
-            return Err(format!("dependency cycle: {}", spell_cycle(&graph, &members)));
-        }
+    // Kosaraju, not Tarjan: petgraph's Kosaraju walks with explicit stacks, Tarjan recurses.
+    let looped = kosaraju_scc(&graph)
+        .into_iter()
+        .filter(|scc| scc.len() > 1 || graph.contains_edge(scc[0], scc[0]))
+        .map(|scc| scc.into_iter().collect::<BTreeSet<&str>>())
+        .min();
+    match looped {
+        Some(members) => Err(format!("dependency cycle: {}", spell_cycle(&graph, &members))),
+        None => Ok(()),
     }
-    Ok(())
 }
 
-/// Walks one cycle through a strongly connected component, from its smallest name.
+/// The shortest cycle through the smallest name of a strongly connected component, found
+/// breadth-first inside the component.
 fn spell_cycle(graph: &DiGraphMap<&str, ()>, members: &BTreeSet<&str>) -> String {
     let start = *members.first().expect("an SCC is never empty");
-    // Depth-first search for a path back to `start`, staying inside the component.
-    let mut path = vec![start];
-    let mut seen = BTreeSet::from([start]);
-    fn dfs<'a>(
-        graph: &DiGraphMap<&'a str, ()>,
-        members: &BTreeSet<&'a str>,
-        start: &'a str,
-        path: &mut Vec<&'a str>,
-        seen: &mut BTreeSet<&'a str>,
-    ) -> bool {
-        let here = *path.last().expect("path starts non-empty");
+    let mut came_from: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut queue = VecDeque::from([start]);
+    while let Some(here) = queue.pop_front() {
         let mut next: Vec<&str> = graph.neighbors(here).filter(|n| members.contains(n)).collect();
         next.sort_unstable();
         for n in next {
             if n == start {
-                path.push(n);
-                return true;
-            }
-            if seen.insert(n) {
-                path.push(n);
-                if dfs(graph, members, start, path, seen) {
-                    return true;
+                let mut path = vec![start, here];
+                while let Some(&before) = came_from.get(path.last().expect("never empty")) {
+                    path.push(before);
                 }
-                path.pop();
+                path.reverse();
+                return path.join(" -> ");
+            }
+            if !came_from.contains_key(n) {
+                came_from.insert(n, here);
+                queue.push_back(n);
             }
         }
-        false
     }
-    dfs(graph, members, start, &mut path, &mut seen);
-    path.join(" -> ")
+    unreachable!("every member of a looped component lies on a cycle through the others")
 }
 
 /// The definitions `roots` need, themselves included, each after its dependencies; or the first
@@ -66,47 +62,73 @@ fn spell_cycle(graph: &DiGraphMap<&str, ()>, members: &BTreeSet<&str>) -> String
 pub fn closure(deps: &Deps, roots: &[&str]) -> Result<Vec<String>, String> {
     let mut order = Vec::new();
     let mut done = BTreeSet::new();
-    fn visit(
-        deps: &Deps,
-        name: &str,
-        needed_by: Option<&str>,
-        done: &mut BTreeSet<String>,
-        order: &mut Vec<String>,
-    ) -> Result<(), String> {
-        if done.contains(name) {
-            return Ok(());
-        }
-        let Some(ds) = deps.get(name) else {
-            return Err(match needed_by {
-                Some(by) => format!("{by} depends on `{name}`, which is not defined"),
-                None => format!("no sidecar named `{name}`"),
-            });
-        };
-        done.insert(name.to_string());
-        for d in ds.iter() {
-            visit(deps, d, Some(name), done, order)?;
-        }
-        order.push(name.to_string());
-        Ok(())
-    }
+    // Depth-first with an explicit stack of (definition, how many of its dependencies are seen).
+    let mut stack: Vec<(&str, usize)> = Vec::new();
     for root in roots {
-        visit(deps, root, None, &mut done, &mut order)?;
+        enter(deps, root, None, &mut done, &mut stack)?;
+        while let Some(&(name, next)) = stack.last() {
+            match deps[name].get(next) {
+                Some(d) => {
+                    stack.last_mut().expect("just seen").1 += 1;
+                    enter(deps, d, Some(name), &mut done, &mut stack)?;
+                }
+                None => {
+                    order.push(name.to_string());
+                    stack.pop();
+                }
+            }
+        }
     }
     Ok(order)
 }
 
+/// Pushes `name` on the walk unless it was seen already; a name that is not defined is an error.
+fn enter<'a>(
+    deps: &Deps<'a>,
+    name: &str,
+    needed_by: Option<&str>,
+    done: &mut BTreeSet<&'a str>,
+    stack: &mut Vec<(&'a str, usize)>,
+) -> Result<(), String> {
+    if done.contains(name) {
+        return Ok(());
+    }
+    let Some((&name, _)) = deps.get_key_value(name) else {
+        return Err(match needed_by {
+            Some(by) => format!("{by} depends on `{name}`, which is not defined"),
+            None => format!("no sidecar named `{name}`"),
+        });
+    };
+    done.insert(name);
+    stack.push((name, 0));
+    Ok(())
+}
+
+/// Name → the names that depend on it directly.
+pub fn reverse<'a>(deps: &Deps<'a>) -> BTreeMap<&'a str, Vec<&'a str>> {
+    let mut users: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (&name, ds) in deps {
+        for d in ds.iter() {
+            users.entry(d.as_str()).or_default().push(name);
+        }
+    }
+    users
+}
+
 /// The definitions that depend on any of `roots`, directly or not (roots excluded).
 pub fn dependents(deps: &Deps, roots: &[&str]) -> BTreeSet<String> {
-    let mut found: BTreeSet<String> = BTreeSet::new();
-    let mut frontier: Vec<String> = roots.iter().map(|r| r.to_string()).collect();
+    let users = reverse(deps);
+    let excluded: BTreeSet<&str> = roots.iter().copied().collect();
+    let mut found: BTreeSet<&str> = BTreeSet::new();
+    let mut frontier: Vec<&str> = roots.to_vec();
     while let Some(target) = frontier.pop() {
-        for (&name, ds) in deps {
-            if ds.contains(&target) && !roots.contains(&name) && found.insert(name.to_string()) {
-                frontier.push(name.to_string());
+        for &name in users.get(target).into_iter().flatten() {
+            if !excluded.contains(name) && found.insert(name) {
+                frontier.push(name);
             }
         }
     }
-    found
+    found.into_iter().map(str::to_string).collect()
 }
 
 #[cfg(test)]
@@ -139,6 +161,24 @@ mod tests {
         assert_eq!(order.len(), 4);
         let g = graph(&[("web", &["db"])]);
         assert_eq!(closure(&view(&g), &["web"]).unwrap_err(), "web depends on `db`, which is not defined");
+    }
+
+    /// Names `n0 … n(len-1)`, each depending on the next.
+    fn chain(len: usize) -> BTreeMap<String, Vec<String>> {
+        (0..len).map(|i| (format!("n{i}"), if i + 1 < len { vec![format!("n{}", i + 1)] } else { vec![] })).collect()
+    }
+
+    #[test]
+    fn deep_chains_do_not_overflow_the_stack() {
+        let mut g = chain(100_000);
+        let v = view(&g);
+        assert!(check_cycles(&v).is_ok());
+        let order = closure(&v, &["n0"]).unwrap();
+        assert_eq!((order.len(), order[0].as_str(), order[99_999].as_str()), (100_000, "n99999", "n0"));
+        assert_eq!(dependents(&v, &["n99999"]).len(), 99_999);
+        g.insert("n99999".into(), vec!["n0".into()]);
+        let err = check_cycles(&view(&g)).unwrap_err();
+        assert!(err.starts_with("dependency cycle: n0 -> n1 -> n2 -> ") && err.ends_with(" -> n99999 -> n0"));
     }
 
     #[test]

@@ -6,10 +6,12 @@ use super::context::Context;
 use super::readiness;
 use super::restart::{Decision, Tracker};
 use crate::logs::ReadyOnLine;
+use futures::FutureExt;
 use futures::future::BoxFuture;
 use pm_protocol::status::{Event, now_ms};
 use pm_protocol::{Definition, ExitInfo, Readiness, State};
 use pm_runtimes::{Exit, Handle, SpawnSpec, parse_signal, signal_name};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -132,32 +134,68 @@ struct Run {
     ready: bool,
     /// Resolves when the readiness condition is met (none: ready at once, or on exit).
     check: Option<BoxFuture<'static, ()>>,
-    deadline: Instant,
+    /// When readiness times out (none: beyond the clock's range, never).
+    deadline: Option<Instant>,
 }
 
 enum Phase {
     Idle,
     Launch,
     Running(Run),
-    Backoff(Instant),
+    /// Waiting to launch again (at none: never).
+    Backoff(Option<Instant>),
     Ended,
 }
 
 impl Actor {
     async fn run(mut self) {
         let mut phase = Phase::Idle;
-        loop {
-            phase = match phase {
-                Phase::Idle => match self.rx.recv().await {
-                    Some(cmd) => self.idle(cmd),
-                    None => return,
-                },
-                Phase::Launch => self.launch().await,
-                Phase::Running(run) => self.running(run).await,
-                Phase::Backoff(until) => self.backoff(until).await,
-                Phase::Ended => return,
+        while !matches!(phase, Phase::Ended) {
+            // A bug must not leave the instance stuck in a state nobody drives any more: a panic
+            // fails the instance, and the actor goes on taking commands.
+            phase = match AssertUnwindSafe(self.step(phase)).catch_unwind().await {
+                Ok(next) => next,
+                Err(panic) => self.panicked(panic.as_ref()),
             };
         }
+    }
+
+    async fn step(&mut self, phase: Phase) -> Phase {
+        match phase {
+            Phase::Idle => match self.rx.recv().await {
+                Some(cmd) => self.idle(cmd),
+                None => Phase::Ended,
+            },
+            Phase::Launch => self.launch().await,
+            Phase::Running(run) => self.running(run).await,
+            Phase::Backoff(until) => self.backoff(until).await,
+            Phase::Ended => Phase::Ended,
+        }
+    }
+
+    /// After a panic: kills the process group of the run it interrupted (its handle is gone), and
+    /// fails the instance with the panic's message.
+    fn panicked(&mut self, panic: &(dyn std::any::Any + Send)) -> Phase {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        tracing::error!("{}: internal error: {message}", self.spec.name);
+        let (pid, start_time) = {
+            let s = self.status.borrow();
+            (s.pid, s.pid_start_time)
+        };
+        if let (Some(pid), Some(start_time)) = (pid, start_time) {
+            pm_runtimes::process::kill_leftover_group(pm_runtimes::process::Identity { pid, start_time });
+        }
+        self.publish(|s| {
+            s.pid = None;
+            s.pid_start_time = None;
+            s.started = None;
+        });
+        self.ctx.dirty.notify_one();
+        self.fail(format!("internal error: {message}"))
     }
 
     fn idle(&mut self, cmd: Command) -> Phase {
@@ -260,7 +298,8 @@ impl Actor {
         });
         self.ctx.dirty.notify_one();
         let now = Instant::now();
-        Phase::Running(Run { handle: spawned.handle, started: now, ready, check, deadline: now + def.ready_timeout })
+        let deadline = now.checked_add(def.ready_timeout);
+        Phase::Running(Run { handle: spawned.handle, started: now, ready, check, deadline })
     }
 
     async fn running(&mut self, mut run: Run) -> Phase {
@@ -293,7 +332,7 @@ impl Actor {
                 self.publish(|s| s.state = State::Ready);
                 Phase::Running(run)
             }
-            _ = sleep_until(run.deadline.into()), if waits_for_readiness => {
+            _ = sleep_until_or_never(run.deadline), if waits_for_readiness => {
                 let reason = format!(
                     "readiness `{}` not met within {}",
                     self.spec.def.ready,
@@ -316,9 +355,9 @@ impl Actor {
         }
     }
 
-    async fn backoff(&mut self, until: Instant) -> Phase {
+    async fn backoff(&mut self, until: Option<Instant>) -> Phase {
         tokio::select! {
-            _ = sleep_until(until.into()) => Phase::Launch,
+            _ = sleep_until_or_never(until) => Phase::Launch,
             cmd = self.rx.recv() => match cmd {
                 Some(Command::Stop(reply)) => {
                     self.publish(|s| { s.state = State::Stopped; s.reason = None; });
@@ -376,7 +415,7 @@ impl Actor {
             Decision::Restart(delay) => (
                 State::Backoff,
                 Some(format!("exited with {outcome}; restarting in {}", humantime::format_duration(delay))),
-                Phase::Backoff(Instant::now() + delay),
+                Phase::Backoff(Instant::now().checked_add(delay)),
             ),
             Decision::Exited => (State::Exited, None, Phase::Idle),
             Decision::Fail(reason) => (State::Failed, Some(reason), Phase::Idle),
@@ -460,6 +499,14 @@ impl Actor {
             let _ = self.ctx.events.send(event);
         }
         out.expect("send_modify runs the closure")
+    }
+}
+
+/// Sleeps until `at`, or forever without it.
+async fn sleep_until_or_never(at: Option<Instant>) {
+    match at {
+        Some(at) => sleep_until(at.into()).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -15,7 +15,7 @@ pub use context::Context;
 use crate::store::{InstanceRecord, StateFile, Store};
 use instance::{Command, Instance, InstanceSpec, Snapshot};
 use pm_protocol::{Definition, DefinitionInfo, InstanceStatus};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
@@ -55,7 +55,10 @@ struct Inner {
 #[derive(Default)]
 struct Registry {
     definitions: BTreeMap<String, Arc<Definition>>,
+    /// Changed only through `insert` and `remove`, which keep `by_definition` in step.
     instances: BTreeMap<String, Entry>,
+    /// Definition → its instances: finding them must not cost a walk over every instance.
+    by_definition: BTreeMap<String, BTreeSet<String>>,
 }
 
 struct Entry {
@@ -79,7 +82,23 @@ impl Registry {
     }
 
     fn instances_of(&self, definition: &str) -> Vec<String> {
-        self.instances.iter().filter(|(_, e)| e.definition == definition).map(|(n, _)| n.clone()).collect()
+        self.by_definition.get(definition).into_iter().flatten().cloned().collect()
+    }
+
+    fn insert(&mut self, name: &str, entry: Entry) {
+        self.by_definition.entry(entry.definition.clone()).or_default().insert(name.to_string());
+        self.instances.insert(name.to_string(), entry);
+    }
+
+    fn remove(&mut self, name: &str) -> Option<Entry> {
+        let entry = self.instances.remove(name)?;
+        if let Some(names) = self.by_definition.get_mut(&entry.definition) {
+            names.remove(name);
+            if names.is_empty() {
+                self.by_definition.remove(&entry.definition);
+            }
+        }
+        Some(entry)
     }
 
     fn deps(&self) -> graph::Deps<'_> {
@@ -193,7 +212,7 @@ impl Supervisor {
         let spec = InstanceSpec { name: name.to_string(), def, args: args.clone() };
         let instance = Instance::spawn(spec, self.inner.ctx.clone());
         let entry = Entry { definition: definition.to_string(), args, wanted: false, instance: instance.clone() };
-        reg.instances.insert(name.to_string(), entry);
+        reg.insert(name, entry);
         instance
     }
 
@@ -283,8 +302,11 @@ impl Supervisor {
         // Stopping at shutdown keeps `wanted`, so the next daemon brings the instances back.
         self.stop_instances(names, false).await;
         self.persist_now().await;
-        let instances: Vec<Instance> =
-            std::mem::take(&mut self.lock().instances).into_values().map(|e| e.instance).collect();
+        let instances: Vec<Instance> = {
+            let mut reg = self.lock();
+            reg.by_definition.clear();
+            std::mem::take(&mut reg.instances).into_values().map(|e| e.instance).collect()
+        };
         for instance in instances {
             instance.ask(Command::Exit).await;
         }

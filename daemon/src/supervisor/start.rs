@@ -3,17 +3,23 @@
 
 use super::instance::{Command, Instance, Snapshot};
 use super::{Result, SupError, Supervisor, graph, unknown};
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
 use pm_protocol::params::StartParams;
 use pm_protocol::{InstanceStatus, State, validate_name};
 use std::collections::{BTreeMap, BTreeSet};
 use tokio::sync::watch;
 
-/// One instance to start and the instances it waits for.
-struct Step {
-    name: String,
-    instance: Instance,
-    deps: Vec<(String, Instance)>,
+/// The instances of one definition in a start, and the definitions they wait for.
+struct Stage {
+    members: Vec<(String, Instance)>,
+    deps: Vec<String>,
 }
+
+/// Resolves once a definition's instances in a start have all settled: Ok, or the first failure
+/// with the instance's name. Shared by every instance that waits for them, so waiting costs one
+/// look per dependency, not one per instance of it.
+type Gate = Shared<BoxFuture<'static, std::result::Result<(), (String, String)>>>;
 
 impl Supervisor {
     pub async fn start(&self, params: StartParams) -> Result<Vec<InstanceStatus>> {
@@ -87,30 +93,32 @@ impl Supervisor {
 
     /// Starts `targets` with everything they depend on.
     pub(super) async fn start_instances(&self, targets: Vec<String>) -> Result<Vec<InstanceStatus>> {
-        let steps = self.plan_start(&targets)?;
+        let stages = self.plan_start(&targets)?;
         self.persist();
-        // Prepare every step first: all of them show `waiting` at once, and each learns the
+        // Prepare every instance first: all of them show `waiting` at once, and each learns the
         // start it waits for.
         let mut seqs = BTreeMap::new();
-        for step in &steps {
-            let seq = step.instance.ask(Command::Prepare).await.ok_or_else(|| unknown(&step.name))?;
-            seqs.insert(step.name.clone(), seq);
+        for (name, instance) in stages.values().flat_map(|s| &s.members) {
+            let seq = instance.ask(Command::Prepare).await.ok_or_else(|| unknown(name))?;
+            seqs.insert(name.clone(), seq);
         }
-        let jobs = steps.iter().map(|step| {
-            let seqs = &seqs;
-            async move {
-                let seq = seqs[&step.name];
-                for (dep_name, dep) in &step.deps {
-                    if let Err(why) = settled(dep.watch(), seqs[dep_name]).await {
-                        let reason = format!("dependency `{dep_name}` did not start: {why}");
-                        step.instance.send(Command::Abort(seq, reason.clone())).await;
-                        return Err(format!("{}: {reason}", step.name));
+        let gates: BTreeMap<&str, Gate> =
+            stages.iter().map(|(def, s)| (def.as_str(), gate(&s.members, &seqs))).collect();
+        let jobs =
+            stages.values().flat_map(|s| s.members.iter().map(move |m| (s, m))).map(|(stage, (name, instance))| {
+                let (gates, seq) = (&gates, seqs[name]);
+                async move {
+                    for dep in &stage.deps {
+                        if let Err((dep_name, why)) = gates[dep.as_str()].clone().await {
+                            let reason = format!("dependency `{dep_name}` did not start: {why}");
+                            instance.send(Command::Abort(seq, reason.clone())).await;
+                            return Err(format!("{name}: {reason}"));
+                        }
                     }
+                    instance.send(Command::Launch(seq)).await;
+                    settled(instance.watch(), seq).await.map_err(|why| format!("{name}: {why}"))
                 }
-                step.instance.send(Command::Launch(seq)).await;
-                settled(step.instance.watch(), seq).await.map_err(|why| format!("{}: {why}", step.name))
-            }
-        });
+            });
         let errors: Vec<String> = futures::future::join_all(jobs).await.into_iter().filter_map(|r| r.err()).collect();
         // The new pids are on disk before anyone hears of the start, so a daemon killed right
         // after can still find and clean up these processes.
@@ -122,20 +130,20 @@ impl Supervisor {
         Ok(targets.iter().filter_map(|t| reg.status(t)).collect())
     }
 
-    /// The steps of a start, dependencies first; marks every instance in it as wanted.
-    fn plan_start(&self, targets: &[String]) -> Result<Vec<Step>> {
+    /// The stages of a start by definition; marks every instance in it as wanted.
+    fn plan_start(&self, targets: &[String]) -> Result<BTreeMap<String, Stage>> {
         let mut reg = self.lock();
-        let mut chosen: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut chosen: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for t in targets {
             let def = reg.instances.get(t).ok_or_else(|| unknown(t))?.definition.clone();
-            chosen.entry(def).or_default().push(t.clone());
+            chosen.entry(def).or_default().insert(t.clone());
         }
         let roots: Vec<&str> = chosen.keys().map(String::as_str).collect();
         let order = graph::closure(&reg.deps(), &roots).map_err(SupError::Invalid)?;
         // Dependencies start with all their instances; the definitions asked for, as asked.
         for def in &order {
             if !chosen.contains_key(def) {
-                let all = reg.instances_of(def);
+                let all: BTreeSet<String> = reg.instances_of(def).into_iter().collect();
                 if all.is_empty() {
                     return Err(SupError::Invalid(format!(
                         "`{def}` has no instances to start (`pm start {def} --new`)"
@@ -144,24 +152,35 @@ impl Supervisor {
                 chosen.insert(def.clone(), all);
             }
         }
-        let mut steps = Vec::new();
-        let mut seen = BTreeSet::new();
-        for def in &order {
-            let deps: Vec<(String, Instance)> = reg.definitions[def]
-                .depends_on
-                .iter()
-                .flat_map(|d| chosen[d].iter().map(|n| (n.clone(), reg.instances[n].instance.clone())))
-                .collect();
-            for name in &chosen[def] {
-                if seen.insert(name.clone()) {
-                    let entry = reg.instances.get_mut(name).expect("chosen from the registry");
+        let mut stages = BTreeMap::new();
+        for (def, names) in chosen {
+            let deps = reg.definitions[&def].depends_on.clone();
+            let members = names
+                .into_iter()
+                .map(|name| {
+                    let entry = reg.instances.get_mut(&name).expect("chosen from the registry");
                     entry.wanted = true;
-                    steps.push(Step { name: name.clone(), instance: entry.instance.clone(), deps: deps.clone() });
-                }
-            }
+                    let instance = entry.instance.clone();
+                    (name, instance)
+                })
+                .collect();
+            stages.insert(def, Stage { members, deps });
         }
-        Ok(steps)
+        Ok(stages)
     }
+}
+
+/// The gate of a definition's start, from its members and their start sequence numbers.
+fn gate(members: &[(String, Instance)], seqs: &BTreeMap<String, u64>) -> Gate {
+    let waits: Vec<_> = members.iter().map(|(name, i)| (name.clone(), i.watch(), seqs[name])).collect();
+    async move {
+        for (name, rx, seq) in waits {
+            settled(rx, seq).await.map_err(|why| (name, why))?;
+        }
+        Ok(())
+    }
+    .boxed()
+    .shared()
 }
 
 /// Waits until start `seq` of an instance has settled: ready (or a one-shot exited) is success.
@@ -187,15 +206,32 @@ async fn settled(mut rx: watch::Receiver<Snapshot>, seq: u64) -> std::result::Re
     }
 }
 
-/// `<definition>-<adjective>-<noun>`, unused so far.
+/// `<definition>-<adjective>-<noun>`, unused so far and within the length of a name.
 fn generate_name(def: &str, taken: impl Fn(&str) -> bool) -> String {
     let mut generator = names::Generator::with_naming(names::Name::Plain);
     for i in 0.. {
-        let word = generator.next().unwrap_or_else(|| format!("instance-{i}"));
+        let word = match generator.next() {
+            Some(word) if def.len() + 1 + word.len() <= pm_protocol::MAX_NAME_LEN => word,
+            _ => format!("instance-{i}"),
+        };
         let candidate = format!("{def}-{word}");
         if !taken(&candidate) {
             return candidate;
         }
     }
     unreachable!("an unbounded range always yields a name")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_names_of_the_longest_definition_names_are_valid() {
+        let def = "a".repeat(super::super::define::MAX_DEFINITION_NAME_LEN);
+        for _ in 0..100 {
+            let name = generate_name(&def, |_| false);
+            validate_name(&name).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
 }

@@ -1,10 +1,10 @@
 //! Stopping: dependents before their dependencies, independent ones in parallel.
 
-use super::instance::{Command, Instance, Snapshot};
+use super::instance::{Command, Instance};
 use super::{Result, SupError, Supervisor, graph};
 use pm_protocol::InstanceStatus;
 use pm_protocol::params::StopParams;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use tokio::sync::watch;
 
 impl Supervisor {
@@ -26,61 +26,79 @@ impl Supervisor {
     /// dependents. With `unwant`, they stay stopped across a daemon restart. Returns what it
     /// stopped, targets first.
     pub(super) async fn stop_instances(&self, targets: Vec<String>, unwant: bool) -> Vec<String> {
-        let steps: Vec<(String, Instance, Vec<Instance>)> = {
-            let mut reg = self.lock();
-            let target_defs: BTreeSet<&str> =
-                targets.iter().filter_map(|t| reg.instances.get(t)).map(|e| e.definition.as_str()).collect();
-            let roots: Vec<&str> = target_defs.into_iter().collect();
-            let dependent_defs = graph::dependents(&reg.deps(), &roots);
-            let mut names = targets.clone();
-            names.extend(
-                reg.instances
-                    .iter()
-                    .filter(|(n, e)| {
-                        dependent_defs.contains(&e.definition)
-                            && !targets.contains(n)
-                            && !e.instance.snapshot().is_idle()
-                    })
-                    .map(|(n, _)| n.clone()),
-            );
-            if unwant {
-                for n in &names {
-                    if let Some(e) = reg.instances.get_mut(n) {
-                        e.wanted = false;
-                    }
-                }
-            }
-            names
-                .iter()
-                .filter_map(|n| {
-                    let entry = reg.instances.get(n)?;
-                    let waits_on = names
-                        .iter()
-                        .filter_map(|other| reg.instances.get(other))
-                        .filter(|o| reg.definitions[&o.definition].depends_on.contains(&entry.definition))
-                        .map(|o| o.instance.clone())
-                        .collect();
-                    Some((n.clone(), entry.instance.clone(), waits_on))
-                })
-                .collect()
-        };
+        let (names, stages) = self.plan_stop(targets, unwant);
         self.persist();
-        let jobs = steps.iter().map(|(_, instance, waits_on)| async move {
-            for dependent in waits_on {
-                idle(dependent.watch()).await;
+        let jobs = stages.into_iter().map(|stage| async move {
+            for mut dependents in stage.after {
+                // An error means that stage has ended without saying so: nothing left to wait for.
+                let _ = dependents.wait_for(|done| *done).await;
             }
-            instance.ask(Command::Stop).await;
+            futures::future::join_all(stage.instances.iter().map(|i| i.ask(Command::Stop))).await;
+            let _ = stage.done.send(true);
         });
         futures::future::join_all(jobs).await;
-        steps.into_iter().map(|(n, ..)| n).collect()
+        names
+    }
+
+    /// The instances a stop takes (marked unwanted with `unwant`), and its stages: one per
+    /// definition involved, even with nothing to stop, so that the order passes through it.
+    /// Linear in instances and dependencies: shutdown stops everything this way.
+    fn plan_stop(&self, targets: Vec<String>, unwant: bool) -> (Vec<String>, Vec<Stage>) {
+        let mut reg = self.lock();
+        let (names, stages) = {
+            let reg = &*reg;
+            let deps = reg.deps();
+            let roots: BTreeSet<&str> =
+                targets.iter().filter_map(|t| reg.instances.get(t)).map(|e| e.definition.as_str()).collect();
+            let roots: Vec<&str> = roots.into_iter().collect();
+            let dependent_defs = graph::dependents(&deps, &roots);
+            let asked: BTreeSet<&String> = targets.iter().collect();
+            let active_dependents: Vec<String> = dependent_defs
+                .iter()
+                .flat_map(|d| reg.instances_of(d))
+                .filter(|n| !asked.contains(n) && !reg.instances[n].instance.snapshot().is_idle())
+                .collect();
+            let mut members: BTreeMap<&str, Vec<Instance>> = roots
+                .iter()
+                .copied()
+                .chain(dependent_defs.iter().map(String::as_str))
+                .map(|d| (d, Vec::new()))
+                .collect();
+            let mut names = targets.clone();
+            names.extend(active_dependents);
+            for entry in names.iter().filter_map(|n| reg.instances.get(n)) {
+                members.get_mut(entry.definition.as_str()).expect("a root or a dependent").push(entry.instance.clone());
+            }
+            (names, stages(members, &graph::reverse(&deps)))
+        };
+        if unwant {
+            for n in &names {
+                if let Some(e) = reg.instances.get_mut(n) {
+                    e.wanted = false;
+                }
+            }
+        }
+        (names, stages)
     }
 }
 
-/// Waits until an instance has no run and none coming (or is gone).
-async fn idle(mut rx: watch::Receiver<Snapshot>) {
-    while !rx.borrow_and_update().is_idle() {
-        if rx.changed().await.is_err() {
-            return;
-        }
-    }
+/// The instances of one definition to stop once the stages of its dependents are done.
+struct Stage {
+    instances: Vec<Instance>,
+    after: Vec<watch::Receiver<bool>>,
+    done: watch::Sender<bool>,
+}
+
+/// Links each definition's stage to the stages of the definitions that use it.
+fn stages(members: BTreeMap<&str, Vec<Instance>>, users: &BTreeMap<&str, Vec<&str>>) -> Vec<Stage> {
+    let (mut senders, receivers): (BTreeMap<&str, _>, BTreeMap<&str, _>) =
+        members.keys().map(|&d| (d, watch::channel(false))).map(|(d, (tx, rx))| ((d, tx), (d, rx))).unzip();
+    members
+        .into_iter()
+        .map(|(def, instances)| {
+            let after = users.get(def).into_iter().flatten().filter_map(|u| receivers.get(u)).cloned().collect();
+            let done = senders.remove(def).expect("one sender per stage");
+            Stage { instances, after, done }
+        })
+        .collect()
 }

@@ -6,8 +6,9 @@ use crate::home::Home;
 use crate::logs::LogHub;
 use pm_protocol::params::{StartParams, StopParams};
 use pm_protocol::{RestartPolicy, State};
-use pm_runtimes::Exit;
 use pm_runtimes::fake::{Call, RecordingRuntime};
+use pm_runtimes::{Exit, Runtime, SpawnError, SpawnSpec, Spawned};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(10);
@@ -19,13 +20,18 @@ struct Harness {
 }
 
 fn harness() -> Harness {
+    let fake = RecordingRuntime::default();
+    harness_with(fake.clone(), Arc::new(fake))
+}
+
+/// A harness whose actors spawn through `runtime` (which should record into `fake`).
+fn harness_with(fake: RecordingRuntime, runtime: Arc<dyn Runtime>) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let home = Home::new(dir.path());
     home.create().unwrap();
-    let fake = RecordingRuntime::default();
     let ctx = Context {
         mesh: Default::default(),
-        runtime: Arc::new(fake.clone()),
+        runtime,
         logs: LogHub::new(home.clone()),
         events: tokio::sync::broadcast::channel(64).0,
         dirty: Default::default(),
@@ -152,4 +158,69 @@ async fn refusals_leave_everything_as_it_was() {
     let err = h.sup.map("db".into(), def(&[]), false).await.unwrap_err();
     assert!(matches!(err, SupError::AlreadyExists(_)));
     assert!(spawned(&h.fake).is_empty());
+}
+
+/// The recording runtime, except that its next spawn panics once armed.
+struct PanicsOnce {
+    fake: RecordingRuntime,
+    armed: AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl Runtime for PanicsOnce {
+    async fn spawn(&self, spec: SpawnSpec) -> std::result::Result<Spawned, SpawnError> {
+        if self.armed.swap(false, Ordering::SeqCst) {
+            panic!("injected bug");
+        }
+        self.fake.spawn(spec).await
+    }
+}
+
+#[tokio::test]
+async fn a_panic_in_an_actor_fails_the_instance_and_the_actor_goes_on() {
+    let fake = RecordingRuntime::default();
+    let runtime = Arc::new(PanicsOnce { fake: fake.clone(), armed: AtomicBool::new(true) });
+    let h = harness_with(fake, runtime);
+    h.sup.map("web".into(), def(&[]), false).await.unwrap();
+    let start = || h.sup.start(StartParams { name: Some("web".into()), ..Default::default() });
+    let err = tokio::time::timeout(LIMIT, start()).await.unwrap().unwrap_err();
+    assert_eq!(err.to_string(), "web: internal error: injected bug");
+    let s = state(&h.sup, "web");
+    assert_eq!((s.state, s.reason.as_deref()), (State::Failed, Some("internal error: injected bug")));
+    tokio::time::timeout(LIMIT, start()).await.unwrap().unwrap();
+    assert_eq!(state(&h.sup, "web").state, State::Ready);
+}
+
+#[tokio::test]
+async fn durations_past_the_clock_do_not_panic_an_actor() {
+    // Validation refuses such values; an instance given one anyway must still not panic.
+    let h = harness();
+    let mut d = def(&[]);
+    d.ready = pm_protocol::Readiness::Log("never".into());
+    d.ready_timeout = Duration::MAX;
+    d.restart = RestartPolicy::Always;
+    d.backoff_initial = Duration::MAX;
+    d.backoff_max = Duration::MAX;
+    let spec = InstanceSpec { name: "web".into(), def: Arc::new(d), args: Vec::new() };
+    let web = Instance::spawn(spec, h.sup.inner.ctx.clone());
+    let seq = web.ask(Command::Prepare).await.unwrap();
+    web.send(Command::Launch(seq)).await;
+    wait_for("web starting", || web.snapshot().state == State::Starting).await;
+    assert!(h.fake.exit("web", Exit { code: Some(1), signal: None }));
+    wait_for("web backing off", || web.snapshot().state == State::Backoff).await;
+    tokio::time::timeout(LIMIT, web.ask(Command::Stop)).await.unwrap().unwrap();
+    assert_eq!(web.snapshot().state, State::Stopped);
+}
+
+#[tokio::test]
+async fn planning_a_stop_of_many_instances_is_not_quadratic() {
+    // Never started, so what costs is the plan: the ordering between the instances.
+    let h = harness();
+    let mut many = def(&[]);
+    many.instances = pm_protocol::definition::MAX_INSTANCES;
+    let defs = BTreeMap::from([("many".into(), many), ("top".into(), def(&["many"]))]);
+    h.sup.apply(defs, false).await.unwrap();
+    let all = StopParams { name: None, all: true };
+    let stopped = tokio::time::timeout(Duration::from_secs(5), h.sup.stop(all)).await.unwrap().unwrap();
+    assert_eq!(stopped.len(), 10_001);
 }
