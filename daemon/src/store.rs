@@ -2,7 +2,8 @@
 //!
 //! Writes are atomic (temp file, fsync, rename) and keep the previous copy as `state.json.bak`.
 //! One writer task coalesces bursts (100 instances starting write once, not 100 times); callers
-//! that must not answer before the state is on disk await [`Store::save`].
+//! that must not answer before the state is on disk await [`Store::saved`], which also tells
+//! them when the write failed.
 
 use pm_protocol::Definition;
 use serde::{Deserialize, Serialize};
@@ -34,6 +35,9 @@ pub struct InstanceRecord {
     pub pid: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid_start_time: Option<u64>,
+    /// Why pm gave up on it, if it is failed: a restarted daemon shows that and does not resume it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +50,14 @@ pub enum StoreError {
     CorruptBackup { path: PathBuf, backup: PathBuf, source: serde_json::Error },
     #[error("cannot set aside the corrupt {}: {source}", path.display())]
     SetAside { path: PathBuf, source: std::io::Error },
+}
+
+/// A write of the state that failed, with the OS reason (`No space left on device (os error 28)`).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("cannot write {}: {reason}", path.display())]
+pub struct WriteError {
+    pub path: PathBuf,
+    pub reason: String,
 }
 
 /// How the state was loaded.
@@ -120,29 +132,51 @@ pub fn write(path: &Path, backup: &Path, state: &StateFile) -> std::io::Result<(
 /// The coalescing writer.
 #[derive(Clone)]
 pub struct Store {
+    path: PathBuf,
     pending: watch::Sender<(u64, Option<Arc<StateFile>>)>,
-    written: watch::Receiver<u64>,
+    written: watch::Receiver<Written>,
+}
+
+/// What the writer has done so far.
+#[derive(Clone, Default)]
+struct Written {
+    /// The last version it tried to write.
+    tried: u64,
+    /// The last version that reached the disk: it holds every earlier version's changes too.
+    saved: u64,
+    /// Why the last write failed, if it did.
+    error: Option<WriteError>,
 }
 
 impl Store {
     /// Starts the writer task for `path`; it ends when the last `Store` clone is dropped.
     pub fn spawn(path: PathBuf, backup: PathBuf) -> Store {
         let (pending, mut pending_rx) = watch::channel((0u64, None::<Arc<StateFile>>));
-        let (written_tx, written) = watch::channel(0u64);
+        let (written_tx, written) = watch::channel(Written::default());
+        let target = path.clone();
         tokio::spawn(async move {
             while pending_rx.changed().await.is_ok() {
                 let (version, state) = pending_rx.borrow_and_update().clone();
                 let Some(state) = state else { continue };
                 let (p, b) = (path.clone(), backup.clone());
-                match tokio::task::spawn_blocking(move || write(&p, &b, &state)).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => tracing::error!("cannot write {}: {e}", path.display()),
-                    Err(e) => tracing::error!("state writer failed: {e}"),
+                let result = match tokio::task::spawn_blocking(move || write(&p, &b, &state)).await {
+                    Ok(result) => result.map_err(|e| e.to_string()),
+                    Err(e) => Err(format!("the writer failed ({e})")),
+                };
+                let error = result.err().map(|reason| WriteError { path: path.clone(), reason });
+                if let Some(e) = &error {
+                    tracing::error!("{e}");
                 }
-                written_tx.send_replace(version);
+                written_tx.send_modify(|w| {
+                    w.tried = version;
+                    if error.is_none() {
+                        w.saved = version;
+                    }
+                    w.error = error;
+                });
             }
         });
-        Store { pending, written }
+        Store { path: target, pending, written }
     }
 
     /// Queues `state` for writing; returns its version.
@@ -156,12 +190,17 @@ impl Store {
         version
     }
 
-    /// Queues `state` and waits until it (or a later state) is on disk.
-    pub async fn save(&self, state: StateFile) {
-        let version = self.queue(state);
+    /// Waits until the writer has tried `version` (or a later one): Ok once it is on disk, else
+    /// why not.
+    pub async fn saved(&self, version: u64) -> Result<(), WriteError> {
         let mut written = self.written.clone();
-        // An error means the writer is gone (daemon ending): nothing more to wait for.
-        let _ = written.wait_for(|w| *w >= version).await;
+        let gone = written.wait_for(|w| w.tried >= version).await.is_err();
+        let w = written.borrow();
+        match &w.error {
+            _ if w.saved >= version => Ok(()),
+            Some(e) if !gone => Err(e.clone()),
+            _ => Err(WriteError { path: self.path.clone(), reason: "the state writer has stopped".into() }),
+        }
     }
 }
 
@@ -174,7 +213,14 @@ mod tests {
         s.definitions.insert("web".into(), Definition::new(vec!["sleep".into(), "9".into()]));
         s.instances.insert(
             "web".into(),
-            InstanceRecord { definition: "web".into(), args: vec![], wanted: true, pid: None, pid_start_time: None },
+            InstanceRecord {
+                definition: "web".into(),
+                args: vec![],
+                wanted: true,
+                pid: None,
+                pid_start_time: None,
+                failed: None,
+            },
         );
         s
     }
@@ -231,7 +277,30 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (p, b) = (dir.path().join("state.json"), dir.path().join("state.json.bak"));
         let store = Store::spawn(p.clone(), b.clone());
-        tokio::time::timeout(std::time::Duration::from_secs(10), store.save(sample())).await.unwrap();
+        let saved = store.saved(store.queue(sample()));
+        tokio::time::timeout(std::time::Duration::from_secs(10), saved).await.unwrap().unwrap();
         assert_eq!(load(&p, &b).unwrap().0, sample());
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_is_an_error_with_the_path_and_the_os_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("missing").join("state.json");
+        let store = Store::spawn(p.clone(), p.with_extension("json.bak"));
+        let saved = store.saved(store.queue(sample()));
+        let err = tokio::time::timeout(std::time::Duration::from_secs(10), saved).await.unwrap().unwrap_err();
+        let expected = format!("cannot write {}: No such file or directory (os error 2)", p.display());
+        assert_eq!(err.to_string(), expected);
+        // Once the directory exists, the next write succeeds and says so.
+        std::fs::create_dir(p.parent().unwrap()).unwrap();
+        let saved = store.saved(store.queue(sample()));
+        tokio::time::timeout(std::time::Duration::from_secs(10), saved).await.unwrap().unwrap();
+    }
+
+    #[test]
+    fn old_state_files_without_the_failed_flag_still_load() {
+        let old = r#"{"definitions": {}, "instances": {"web": {"definition": "web", "wanted": true}}}"#;
+        let state: StateFile = serde_json::from_str(old).unwrap();
+        assert_eq!(state.instances["web"].failed, None);
     }
 }

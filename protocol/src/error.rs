@@ -41,6 +41,9 @@ pub enum ErrorCode {
     AlreadyExists = -32012,
     /// The daemon is shutting down.
     ShuttingDown = -32013,
+    /// The change was made but state.json could not be written (the reason says why): a daemon
+    /// restarted now would not know of it.
+    StateNotSaved = -32014,
 }
 
 impl ErrorCode {

@@ -39,6 +39,8 @@ fn rpc_err(e: SupError) -> ErrorObjectOwned {
         SupError::StartFailed(_) => ErrorCode::StartFailed,
         SupError::AlreadyExists(_) => ErrorCode::AlreadyExists,
         SupError::ShuttingDown => ErrorCode::ShuttingDown,
+        // The server could not do its part: the closest code until the state has its own.
+        SupError::Persist(_) => ErrorCode::StateNotSaved,
     };
     code.err(e.to_string())
 }

@@ -160,8 +160,7 @@ impl Supervisor {
         for (instance, spec) in changes.updated {
             instance.send(Command::Update(spec)).await;
         }
-        self.persist_now().await;
-        Ok(())
+        self.save().await
     }
 
     /// Gives a (re)defined definition its default instances and takes out default instances the
@@ -222,14 +221,38 @@ impl Supervisor {
         for instance in ended {
             instance.ask(Command::Exit).await;
         }
-        self.persist_now().await;
+        self.save().await?;
         Ok(instances)
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+
+    /// A supervisor whose state file is in a directory that does not exist.
+    pub(in crate::supervisor) fn unwritable() -> (Supervisor, std::path::PathBuf, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let home = crate::home::Home::new(dir.path());
+        home.create().unwrap();
+        let ctx = super::super::Context::for_tests(Arc::new(pm_runtimes::fake::RecordingRuntime::default()), &home);
+        let state = dir.path().join("missing").join("state.json");
+        let store = crate::store::Store::spawn(state.clone(), state.with_extension("json.bak"));
+        (Supervisor::new(ctx, store), state, dir)
+    }
+
+    #[tokio::test]
+    async fn a_change_that_cannot_be_written_is_an_error_naming_the_file_and_the_reason() {
+        let (sup, state, _dir) = unwritable();
+        let limit = std::time::Duration::from_secs(10);
+        let expected = format!("cannot write {}: No such file or directory (os error 2)", state.display());
+        let map = sup.map("web".into(), Definition::new(vec!["x".into()]), false);
+        let err = tokio::time::timeout(limit, map).await.unwrap().unwrap_err();
+        assert!(matches!(err, SupError::Persist(_)), "{err:?}");
+        assert_eq!(err.to_string(), expected);
+        let err = tokio::time::timeout(limit, sup.delete("web")).await.unwrap().unwrap_err();
+        assert_eq!(err.to_string(), expected);
+    }
 
     #[test]
     fn default_instance_names() {

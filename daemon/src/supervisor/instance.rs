@@ -6,6 +6,7 @@ use super::context::Context;
 use super::readiness;
 use super::restart::{Decision, Tracker};
 use crate::logs::ReadyOnLine;
+use crate::store::WriteError;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use pm_protocol::status::{Event, now_ms};
@@ -91,8 +92,18 @@ pub struct Instance {
 
 impl Instance {
     pub fn spawn(spec: InstanceSpec, ctx: Context) -> Instance {
+        Instance::spawn_as(spec, ctx, Snapshot::new())
+    }
+
+    /// An instance that failed under an earlier daemon: it stays failed, with its reason.
+    pub fn spawn_failed(spec: InstanceSpec, ctx: Context, reason: String) -> Instance {
+        let initial = Snapshot { state: State::Failed, reason: Some(reason), ..Snapshot::new() };
+        Instance::spawn_as(spec, ctx, initial)
+    }
+
+    fn spawn_as(spec: InstanceSpec, ctx: Context, initial: Snapshot) -> Instance {
         let (commands, rx) = mpsc::channel(64);
-        let (status_tx, status) = watch::channel(Snapshot::new());
+        let (status_tx, status) = watch::channel(initial);
         let actor = Actor { spec, ctx: ctx.clone(), status: status_tx, restarts: Tracker::default(), rx };
         ctx.tracker.spawn(actor.run());
         Instance { commands, status }
@@ -194,7 +205,6 @@ impl Actor {
             s.pid_start_time = None;
             s.started = None;
         });
-        self.ctx.dirty.notify_one();
         self.fail(format!("internal error: {message}"))
     }
 
@@ -282,7 +292,15 @@ impl Actor {
         self.ctx.tracker.spawn(async move { logs.pump(name, spawned.output, line_ready).await });
 
         let pid = spawned.handle.pid();
+        let now = Instant::now();
         let ready = def.ready == Readiness::Started;
+        let deadline = now.checked_add(def.ready_timeout);
+        let mut run = Run { handle: spawned.handle, started: now, ready, check, deadline };
+        if let Err(e) = self.record_pid(pid).await {
+            // A process the next daemon may not know of could end up running twice: stop it.
+            self.stop_as(&mut run, State::Failed, Some(e.to_string())).await;
+            return Phase::Idle;
+        }
         let state = match def.ready {
             Readiness::Started => State::Ready,
             Readiness::Exited => State::Running,
@@ -290,16 +308,24 @@ impl Actor {
         };
         self.publish(|s| {
             s.state = state;
-            s.pid = pid;
-            s.pid_start_time = pid.and_then(pm_runtimes::process::identity).map(|i| i.start_time);
             s.started_at_ms = Some(now_ms());
             s.started = Some(Instant::now());
             s.reason = None;
         });
-        self.ctx.dirty.notify_one();
-        let now = Instant::now();
-        let deadline = now.checked_add(def.ready_timeout);
-        Phase::Running(Run { handle: spawned.handle, started: now, ready, check, deadline })
+        Phase::Running(run)
+    }
+
+    /// Puts a new run's pid on disk before the run counts as started (and so before any start
+    /// is answered): a daemon killed from then on leaves a state that names this process, and
+    /// the next daemon kills it instead of starting a second copy.
+    async fn record_pid(&self, pid: Option<u32>) -> Result<(), WriteError> {
+        let Some(pid) = pid else { return Ok(()) };
+        let start_time = pm_runtimes::process::identity(pid).map(|i| i.start_time);
+        self.publish(|s| {
+            s.pid = Some(pid);
+            s.pid_start_time = start_time;
+        });
+        self.ctx.dirty.flush().await
     }
 
     async fn running(&mut self, mut run: Run) -> Phase {
@@ -398,7 +424,7 @@ impl Actor {
             s.reason = reason;
             s.last_exit = Some(exit_info(exit));
         });
-        self.ctx.dirty.notify_one();
+        self.ctx.dirty.nudge();
     }
 
     /// The run ended on its own: the restart policy decides what follows.
@@ -432,7 +458,7 @@ impl Actor {
                 s.restarts += 1;
             }
         });
-        self.ctx.dirty.notify_one();
+        self.ctx.dirty.nudge();
         phase
     }
 
@@ -443,6 +469,8 @@ impl Actor {
             s.state = State::Failed;
             s.reason = Some(reason);
         });
+        // Failed is persisted: the next daemon does not resume it.
+        self.ctx.dirty.nudge();
         Phase::Idle
     }
 
@@ -512,4 +540,24 @@ async fn sleep_until_or_never(at: Option<Instant>) {
 
 fn exit_info(exit: Exit) -> ExitInfo {
     ExitInfo { code: exit.code, signal: exit.signal.map(signal_name), at_ms: now_ms() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::define::tests::unwritable;
+    use pm_protocol::params::StartParams;
+    use pm_protocol::{Definition, State};
+
+    #[tokio::test]
+    async fn a_run_whose_pid_cannot_be_written_is_stopped_and_failed() {
+        let (sup, state, _dir) = unwritable();
+        let limit = std::time::Duration::from_secs(10);
+        let _ = tokio::time::timeout(limit, sup.map("web".into(), Definition::new(vec!["x".into()]), false)).await;
+        let start = sup.start(StartParams { name: Some("web".into()), ..Default::default() });
+        let err = tokio::time::timeout(limit, start).await.unwrap().unwrap_err().to_string();
+        let expected = format!("web: cannot write {}: No such file or directory (os error 2)", state.display());
+        assert_eq!(err, expected);
+        let web = sup.status(Some("web")).unwrap().remove(0);
+        assert_eq!((web.state, web.pid), (State::Failed, None), "not left running untracked");
+    }
 }

@@ -12,7 +12,7 @@ mod stop;
 
 pub use context::Context;
 
-use crate::store::{InstanceRecord, StateFile, Store};
+use crate::store::{InstanceRecord, StateFile, Store, WriteError};
 use instance::{Command, Instance, InstanceSpec, Snapshot};
 use pm_protocol::{Definition, DefinitionInfo, InstanceStatus};
 use std::collections::{BTreeMap, BTreeSet};
@@ -32,6 +32,9 @@ pub enum SupError {
     AlreadyExists(String),
     #[error("the daemon is shutting down")]
     ShuttingDown,
+    /// The change was made but could not be written, so a daemon restart may undo it.
+    #[error(transparent)]
+    Persist(#[from] WriteError),
 }
 
 pub type Result<T> = std::result::Result<T, SupError>;
@@ -49,6 +52,9 @@ struct Inner {
     ctx: Context,
     registry: Mutex<Registry>,
     store: Store,
+    /// Held while a state is computed and queued, so states are queued in the order they were
+    /// computed: an older state can never be written over a newer one.
+    queueing: Mutex<()>,
     closing: AtomicBool,
 }
 
@@ -133,21 +139,38 @@ fn to_status(name: &str, entry: &Entry, def: &Definition, s: &Snapshot) -> Insta
 impl Supervisor {
     pub fn new(ctx: Context, store: Store) -> Self {
         let sup = Supervisor {
-            inner: Arc::new(Inner { ctx, registry: Mutex::default(), store, closing: AtomicBool::new(false) }),
+            inner: Arc::new(Inner {
+                ctx,
+                registry: Mutex::default(),
+                store,
+                queueing: Mutex::default(),
+                closing: AtomicBool::new(false),
+            }),
         };
-        // Persist pid changes as they happen; a weak reference lets the supervisor go away.
+        // Persist the actors' changes as they happen; a weak reference lets the supervisor go
+        // away.
         let dirty = sup.inner.ctx.dirty.clone();
         let weak: Weak<Inner> = Arc::downgrade(&sup.inner);
         tokio::spawn(async move {
             loop {
-                dirty.notified().await;
-                match weak.upgrade() {
-                    Some(inner) => Supervisor { inner }.persist(),
-                    None => return,
-                }
+                let waiting = dirty.next().await;
+                let Some(inner) = weak.upgrade() else { return };
+                Supervisor { inner }.serve_flush(waiting).await;
             }
         });
         sup
+    }
+
+    /// Writes for the actors: queued for a nudge, awaited when some actor waits for it.
+    async fn serve_flush(&self, waiting: Vec<context::Flushed>) {
+        if waiting.is_empty() {
+            return self.persist();
+        }
+        // Once closing, `close` writes the final state; nothing launched now outlives it.
+        let result = if self.inner.closing.load(Ordering::SeqCst) { Ok(()) } else { self.write_now().await };
+        for waiter in waiting {
+            let _ = waiter.send(result.clone());
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Registry> {
@@ -187,6 +210,8 @@ impl Supervisor {
                         wanted: e.wanted,
                         pid: s.pid,
                         pid_start_time: s.pid_start_time,
+                        failed: (s.state == pm_protocol::State::Failed)
+                            .then(|| s.reason.clone().unwrap_or_else(|| "failed".into())),
                     };
                     (n.clone(), record)
                 })
@@ -198,19 +223,48 @@ impl Supervisor {
     /// must not persist a registry that is being emptied.
     fn persist(&self) {
         if !self.inner.closing.load(Ordering::SeqCst) {
-            self.inner.store.queue(self.state_file());
+            self.queue();
         }
     }
 
-    /// Writes the current state and waits until it is on disk.
-    async fn persist_now(&self) {
-        self.inner.store.save(self.state_file()).await;
+    /// Computes and queues the current state; returns its version.
+    fn queue(&self) -> u64 {
+        let _order = self.inner.queueing.lock().unwrap_or_else(|p| p.into_inner());
+        self.inner.store.queue(self.state_file())
+    }
+
+    /// Writes the current state and waits until it is on disk: what an acknowledged change
+    /// awaits before its answer.
+    async fn write_now(&self) -> std::result::Result<(), WriteError> {
+        let version = self.queue();
+        self.inner.store.saved(version).await
+    }
+
+    /// [`Supervisor::write_now`] for the API: a failed write is the caller's error.
+    pub async fn save(&self) -> Result<()> {
+        Ok(self.write_now().await?)
     }
 
     fn new_instance(&self, reg: &mut Registry, name: &str, definition: &str, args: Vec<String>) -> Instance {
+        self.add_instance(reg, name, definition, args, None)
+    }
+
+    /// Adds an instance: stopped, or failed with the reason an earlier daemon gave up on it.
+    fn add_instance(
+        &self,
+        reg: &mut Registry,
+        name: &str,
+        definition: &str,
+        args: Vec<String>,
+        failed: Option<String>,
+    ) -> Instance {
         let def = reg.definitions[definition].clone();
         let spec = InstanceSpec { name: name.to_string(), def, args: args.clone() };
-        let instance = Instance::spawn(spec, self.inner.ctx.clone());
+        let ctx = self.inner.ctx.clone();
+        let instance = match failed {
+            Some(reason) => Instance::spawn_failed(spec, ctx, reason),
+            None => Instance::spawn(spec, ctx),
+        };
         let entry = Entry { definition: definition.to_string(), args, wanted: false, instance: instance.clone() };
         reg.insert(name, entry);
         instance
@@ -237,10 +291,11 @@ impl Supervisor {
                         tracing::warn!("{name}: killed process group {pid} left by the previous daemon");
                     }
                 }
-                if record.wanted && reg.definitions[&record.definition].autostart {
+                // A failed instance stays failed: pm gave up on it, and so does the next daemon.
+                if record.failed.is_none() && record.wanted && reg.definitions[&record.definition].autostart {
                     wanted.push(name.clone());
                 }
-                self.new_instance(&mut reg, &name, &record.definition, record.args);
+                self.add_instance(&mut reg, &name, &record.definition, record.args, record.failed);
             }
         }
         self.persist();
@@ -301,7 +356,8 @@ impl Supervisor {
         let names: Vec<String> = self.lock().instances.keys().cloned().collect();
         // Stopping at shutdown keeps `wanted`, so the next daemon brings the instances back.
         self.stop_instances(names, false).await;
-        self.persist_now().await;
+        // Nobody to tell at shutdown; the store has logged a failure already.
+        let _ = self.write_now().await;
         let instances: Vec<Instance> = {
             let mut reg = self.lock();
             reg.by_definition.clear();

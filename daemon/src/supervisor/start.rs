@@ -121,11 +121,12 @@ impl Supervisor {
             });
         let errors: Vec<String> = futures::future::join_all(jobs).await.into_iter().filter_map(|r| r.err()).collect();
         // The new pids are on disk before anyone hears of the start, so a daemon killed right
-        // after can still find and clean up these processes.
-        self.persist_now().await;
+        // after can still find and clean up these processes; a failed write is the caller's.
+        let saved = self.save().await;
         if !errors.is_empty() {
             return Err(SupError::StartFailed(errors.join("\n")));
         }
+        saved?;
         let reg = self.lock();
         Ok(targets.iter().filter_map(|t| reg.status(t)).collect())
     }

@@ -1,9 +1,9 @@
 //! Stopping: dependents before their dependencies, independent ones in parallel.
 
-use super::instance::{Command, Instance};
-use super::{Result, SupError, Supervisor, graph};
-use pm_protocol::InstanceStatus;
+use super::instance::{Command, Instance, Snapshot};
+use super::{Registry, Result, SupError, Supervisor, graph};
 use pm_protocol::params::StopParams;
+use pm_protocol::{InstanceStatus, State};
 use std::collections::{BTreeMap, BTreeSet};
 use tokio::sync::watch;
 
@@ -18,13 +18,15 @@ impl Supervisor {
             }
         };
         let stopped = self.stop_instances(targets, true).await;
+        // On disk before the answer: a daemon killed right after must not start them again.
+        self.save().await?;
         let reg = self.lock();
         Ok(stopped.iter().filter_map(|n| reg.status(n)).collect())
     }
 
-    /// Stops `targets` and every active instance that depends on them, each after its
-    /// dependents. With `unwant`, they stay stopped across a daemon restart. Returns what it
-    /// stopped, targets first.
+    /// Stops `targets` and, if that leaves a definition with no ready instance, every active
+    /// instance that depends on it, each after its dependents. With `unwant`, they stay stopped
+    /// across a daemon restart. Returns what it stopped, targets first.
     pub(super) async fn stop_instances(&self, targets: Vec<String>, unwant: bool) -> Vec<String> {
         let (names, stages) = self.plan_stop(targets, unwant);
         self.persist();
@@ -50,9 +52,10 @@ impl Supervisor {
             let deps = reg.deps();
             let roots: BTreeSet<&str> =
                 targets.iter().filter_map(|t| reg.instances.get(t)).map(|e| e.definition.as_str()).collect();
-            let roots: Vec<&str> = roots.into_iter().collect();
-            let dependent_defs = graph::dependents(&deps, &roots);
             let asked: BTreeSet<&String> = targets.iter().collect();
+            // A definition takes its dependents down only when no instance of it is left ready.
+            let emptied: Vec<&str> = roots.iter().copied().filter(|d| !still_serves(reg, d, &asked)).collect();
+            let dependent_defs = graph::dependents(&deps, &emptied);
             let active_dependents: Vec<String> = dependent_defs
                 .iter()
                 .flat_map(|d| reg.instances_of(d))
@@ -80,6 +83,18 @@ impl Supervisor {
         }
         (names, stages)
     }
+}
+
+/// Whether an instance of `definition` that this stop leaves alone is ready (or a one-shot that
+/// exited): its dependents are still served, so they keep running. It must also be wanted: a
+/// stop planned just before this one unwants its targets before their actors say `stopping`.
+fn still_serves(reg: &Registry, definition: &str, asked: &BTreeSet<&String>) -> bool {
+    let serves = |s: &Snapshot| matches!(s.state, State::Ready | State::Exited);
+    reg.by_definition
+        .get(definition)
+        .into_iter()
+        .flatten()
+        .any(|n| !asked.contains(n) && reg.instances.get(n).is_some_and(|e| e.wanted && serves(&e.instance.snapshot())))
 }
 
 /// The instances of one definition to stop once the stages of its dependents are done.

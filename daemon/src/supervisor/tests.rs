@@ -224,3 +224,57 @@ async fn planning_a_stop_of_many_instances_is_not_quadratic() {
     let stopped = tokio::time::timeout(Duration::from_secs(5), h.sup.stop(all)).await.unwrap().unwrap();
     assert_eq!(stopped.len(), 10_001);
 }
+
+async fn stop(sup: &Supervisor, name: &str) {
+    let params = StopParams { name: Some(name.into()), all: false };
+    tokio::time::timeout(LIMIT, sup.stop(params)).await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn an_exited_one_shot_between_keeps_dependents_stopping_first() {
+    let h = harness();
+    let mut once = def(&["base"]);
+    once.ready = pm_protocol::Readiness::Exited;
+    let defs = BTreeMap::from([("base".into(), def(&[])), ("once".into(), once), ("top".into(), def(&["once"]))]);
+    let exit_once = async {
+        wait_for("once spawned", || spawned(&h.fake).contains(&"once".to_string())).await;
+        assert!(h.fake.exit("once", Exit { code: Some(0), signal: None }));
+    };
+    let (started, ()) =
+        tokio::time::timeout(LIMIT, futures::future::join(h.sup.apply(defs, true), exit_once)).await.unwrap();
+    started.unwrap();
+    assert_eq!(state(&h.sup, "once").state, State::Exited);
+    stop(&h.sup, "base").await;
+    assert_eq!(stopped(&h.fake), ["top", "base"]);
+}
+
+#[tokio::test]
+async fn dependents_stay_up_until_the_last_ready_instance_of_a_dependency_stops() {
+    let h = harness();
+    let mut pool = def(&[]);
+    pool.instances = 3;
+    pool.stateless = true;
+    let defs = BTreeMap::from([("pool".into(), pool), ("top".into(), def(&["pool"]))]);
+    tokio::time::timeout(LIMIT, h.sup.apply(defs, true)).await.unwrap().unwrap();
+    stop(&h.sup, "pool-1").await;
+    stop(&h.sup, "pool-0").await;
+    assert_eq!(stopped(&h.fake), ["pool-1", "pool-0"]);
+    assert_eq!(state(&h.sup, "top").state, State::Ready);
+    stop(&h.sup, "pool-2").await;
+    assert_eq!(stopped(&h.fake), ["pool-1", "pool-0", "top", "pool-2"]);
+    assert_eq!(state(&h.sup, "top").state, State::Stopped);
+}
+
+#[tokio::test]
+async fn concurrent_stops_of_the_last_instances_still_stop_dependents_first() {
+    let h = harness();
+    let mut pool = def(&[]);
+    pool.instances = 2;
+    let defs = BTreeMap::from([("pool".into(), pool), ("top".into(), def(&["pool"]))]);
+    tokio::time::timeout(LIMIT, h.sup.apply(defs, true)).await.unwrap().unwrap();
+    futures::future::join(stop(&h.sup, "pool-0"), stop(&h.sup, "pool-1")).await;
+    let order = stopped(&h.fake);
+    assert_eq!(state(&h.sup, "top").state, State::Stopped, "{order:?}");
+    let pos = |n: &str| order.iter().position(|o| o == n).unwrap();
+    assert!(pos("top") < pos("pool-1"), "{order:?}");
+}
