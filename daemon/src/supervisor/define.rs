@@ -227,11 +227,11 @@ impl Supervisor {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+mod tests {
     use super::*;
 
     /// A supervisor whose state file is in a directory that does not exist.
-    pub(in crate::supervisor) fn unwritable() -> (Supervisor, std::path::PathBuf, tempfile::TempDir) {
+    fn unwritable() -> (Supervisor, std::path::PathBuf, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let home = crate::home::Home::new(dir.path());
         home.create().unwrap();
@@ -250,6 +250,9 @@ pub(super) mod tests {
         let err = tokio::time::timeout(limit, map).await.unwrap().unwrap_err();
         assert!(matches!(err, SupError::Persist(_)), "{err:?}");
         assert_eq!(err.to_string(), expected);
+        let start = sup.start(pm_protocol::params::StartParams { name: Some("web".into()), ..Default::default() });
+        let err = tokio::time::timeout(limit, start).await.unwrap().unwrap_err();
+        assert_eq!(err.to_string(), expected, "a start is answered only once its pids are on disk");
         let err = tokio::time::timeout(limit, sup.delete("web")).await.unwrap().unwrap_err();
         assert_eq!(err.to_string(), expected);
     }

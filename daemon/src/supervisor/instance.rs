@@ -6,7 +6,6 @@ use super::context::Context;
 use super::readiness;
 use super::restart::{Decision, Tracker};
 use crate::logs::ReadyOnLine;
-use crate::store::WriteError;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use pm_protocol::status::{Event, now_ms};
@@ -295,12 +294,8 @@ impl Actor {
         let now = Instant::now();
         let ready = def.ready == Readiness::Started;
         let deadline = now.checked_add(def.ready_timeout);
-        let mut run = Run { handle: spawned.handle, started: now, ready, check, deadline };
-        if let Err(e) = self.record_pid(pid).await {
-            // A process the next daemon may not know of could end up running twice: stop it.
-            self.stop_as(&mut run, State::Failed, Some(e.to_string())).await;
-            return Phase::Idle;
-        }
+        let run = Run { handle: spawned.handle, started: now, ready, check, deadline };
+        self.record_pid(pid);
         let state = match def.ready {
             Readiness::Started => State::Ready,
             Readiness::Exited => State::Running,
@@ -315,17 +310,18 @@ impl Actor {
         Phase::Running(run)
     }
 
-    /// Puts a new run's pid on disk before the run counts as started (and so before any start
-    /// is answered): a daemon killed from then on leaves a state that names this process, and
-    /// the next daemon kills it instead of starting a second copy.
-    async fn record_pid(&self, pid: Option<u32>) -> Result<(), WriteError> {
-        let Some(pid) = pid else { return Ok(()) };
+    /// Queues a new run's pid for disk, so that a daemon killed later leaves a state naming this
+    /// process and the next daemon kills it instead of starting a second copy. A start by hand
+    /// is answered only once it is there (`start_instances` saves first); a restart after a
+    /// crash does not wait for the disk, which would cost every restart an fsync.
+    fn record_pid(&self, pid: Option<u32>) {
+        let Some(pid) = pid else { return };
         let start_time = pm_runtimes::process::identity(pid).map(|i| i.start_time);
         self.publish(|s| {
             s.pid = Some(pid);
             s.pid_start_time = start_time;
         });
-        self.ctx.dirty.flush().await
+        self.ctx.dirty.nudge();
     }
 
     async fn running(&mut self, mut run: Run) -> Phase {
@@ -540,24 +536,4 @@ async fn sleep_until_or_never(at: Option<Instant>) {
 
 fn exit_info(exit: Exit) -> ExitInfo {
     ExitInfo { code: exit.code, signal: exit.signal.map(signal_name), at_ms: now_ms() }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::super::define::tests::unwritable;
-    use pm_protocol::params::StartParams;
-    use pm_protocol::{Definition, State};
-
-    #[tokio::test]
-    async fn a_run_whose_pid_cannot_be_written_is_stopped_and_failed() {
-        let (sup, state, _dir) = unwritable();
-        let limit = std::time::Duration::from_secs(10);
-        let _ = tokio::time::timeout(limit, sup.map("web".into(), Definition::new(vec!["x".into()]), false)).await;
-        let start = sup.start(StartParams { name: Some("web".into()), ..Default::default() });
-        let err = tokio::time::timeout(limit, start).await.unwrap().unwrap_err().to_string();
-        let expected = format!("web: cannot write {}: No such file or directory (os error 2)", state.display());
-        assert_eq!(err, expected);
-        let web = sup.status(Some("web")).unwrap().remove(0);
-        assert_eq!((web.state, web.pid), (State::Failed, None), "not left running untracked");
-    }
 }

@@ -153,24 +153,12 @@ impl Supervisor {
         let weak: Weak<Inner> = Arc::downgrade(&sup.inner);
         tokio::spawn(async move {
             loop {
-                let waiting = dirty.next().await;
+                dirty.next().await;
                 let Some(inner) = weak.upgrade() else { return };
-                Supervisor { inner }.serve_flush(waiting).await;
+                Supervisor { inner }.persist();
             }
         });
         sup
-    }
-
-    /// Writes for the actors: queued for a nudge, awaited when some actor waits for it.
-    async fn serve_flush(&self, waiting: Vec<context::Flushed>) {
-        if waiting.is_empty() {
-            return self.persist();
-        }
-        // Once closing, `close` writes the final state; nothing launched now outlives it.
-        let result = if self.inner.closing.load(Ordering::SeqCst) { Ok(()) } else { self.write_now().await };
-        for waiter in waiting {
-            let _ = waiter.send(result.clone());
-        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Registry> {
