@@ -4,7 +4,7 @@ use crate::encoding::{from_result, to_params};
 use crate::env::{DaemonEnv, needs_token};
 use crate::error::{Error, RpcError, connect_error, without_endpoint};
 use crate::mux::{self, Answer, Failure, Mux};
-use crate::options::ClientOptions;
+use crate::options::{ClientOptions, MAX_SUBSCRIPTION_BUFFER};
 use crate::sidecar::Sidecar;
 use pm_protocol::status::AuthInfo;
 use pm_protocol::{Endpoint, ErrorCode, transport};
@@ -173,7 +173,7 @@ impl Client {
         let (mux, sender, receiver) = mux::split(conn, opts.max_frame);
         let rpc = jsonrpsee::core::client::ClientBuilder::default()
             .request_timeout(opts.request_timeout)
-            .max_buffer_capacity_per_subscription(4096)
+            .max_buffer_capacity_per_subscription(opts.subscription_buffer.clamp(1, MAX_SUBSCRIPTION_BUFFER))
             .build_with_tokio(sender, receiver);
         let identity = match (&opts.token, is_ws) {
             (Some(_), true) => Identity::Token,

@@ -35,7 +35,10 @@ mod sidecar;
 pub use client::{Client, Identity};
 pub use env::DaemonEnv;
 pub use error::{Error, RpcError, known_code};
-pub use options::{ClientOptions, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT};
+pub use options::{
+    ClientOptions, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SUBSCRIPTION_BUFFER,
+    MAX_SUBSCRIPTION_BUFFER,
+};
 pub use serve::{
     DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX, DEFAULT_MAX_CONCURRENT, Disconnected, Registered, Serve, serve,
 };

@@ -36,7 +36,15 @@ pub struct ClientOptions {
     pub connect_timeout: Duration,
     /// Bound on one call, unless the call sets a deadline of its own.
     pub request_timeout: Duration,
+    /// Notifications a subscription buffers before it is dropped, when they arrive faster
+    /// than they are read (at most [`MAX_SUBSCRIPTION_BUFFER`]).
+    pub subscription_buffer: usize,
 }
+
+/// Default of [`ClientOptions::subscription_buffer`].
+pub const DEFAULT_SUBSCRIPTION_BUFFER: usize = 4096;
+/// The largest subscription buffer (the channel's own bound is far above it).
+pub const MAX_SUBSCRIPTION_BUFFER: usize = 1 << 28;
 
 impl Default for ClientOptions {
     fn default() -> Self {
@@ -46,6 +54,7 @@ impl Default for ClientOptions {
             max_frame: pm_protocol::ndjson::DEFAULT_MAX_FRAME,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            subscription_buffer: DEFAULT_SUBSCRIPTION_BUFFER,
         }
     }
 }
@@ -58,6 +67,13 @@ impl ClientOptions {
 
     pub fn tls_ca(mut self, pem: impl Into<PathBuf>) -> Self {
         self.tls_ca = Some(pem.into());
+        self
+    }
+
+    /// Buffers up to `n` notifications per subscription (for a reader that takes a long
+    /// history at its own pace).
+    pub fn subscription_buffer(mut self, n: usize) -> Self {
+        self.subscription_buffer = n.clamp(1, MAX_SUBSCRIPTION_BUFFER);
         self
     }
 

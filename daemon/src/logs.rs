@@ -121,20 +121,26 @@ async fn flush(instance: &str, out: &mut BufWriter<tokio::fs::File>, err: &mut B
 
 /// The last `n` lines of a file, read backwards in blocks so a large log costs only its tail.
 fn tail(path: &Path, n: usize) -> std::io::Result<Vec<String>> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
     let mut file = std::fs::File::open(path)?;
-    let len = file.metadata()?.len();
-    let mut start = len;
-    let mut chunk = Vec::new();
+    let mut start = file.metadata()?.len();
+    // Read backwards block by block, counting only each new block's newlines, and join once:
+    // linear in what is read (n whole lines need n + 1 newlines from the end, or the file start).
+    let mut blocks = Vec::new();
+    let mut newlines = 0;
     const BLOCK: u64 = 64 * 1024;
-    while start > 0 && chunk.iter().filter(|&&b| b == b'\n').count() <= n {
+    while start > 0 && newlines <= n {
         let from = start.saturating_sub(BLOCK);
         let mut block = vec![0; (start - from) as usize];
         file.seek(SeekFrom::Start(from))?;
         file.read_exact(&mut block)?;
-        block.extend_from_slice(&chunk);
-        chunk = block;
+        newlines += block.iter().filter(|&&b| b == b'\n').count();
+        blocks.push(block);
         start = from;
     }
+    let chunk: Vec<u8> = blocks.into_iter().rev().flatten().collect();
     let text = String::from_utf8_lossy(&chunk);
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     if start > 0 && !lines.is_empty() {
@@ -158,6 +164,8 @@ mod tests {
         assert_eq!(tail(&path, 3).unwrap(), vec!["line 49997", "line 49998", "line 49999"]);
         assert_eq!(tail(&path, 0).unwrap(), Vec::<String>::new());
         assert_eq!(tail(&path, 60_000).unwrap().len(), 50_000);
+        let last: Vec<String> = (10_000..50_000).map(|i| format!("line {i}")).collect();
+        assert_eq!(tail(&path, 40_000).unwrap(), last, "whole lines, in order, across many blocks");
     }
 
     #[tokio::test]

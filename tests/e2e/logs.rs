@@ -102,3 +102,35 @@ fn events_are_followed_and_end_explicitly_when_the_daemon_stops() {
     assert!(err.contains("event stream ended: daemon stopping"), "{err}");
     assert!(follower.wait().unwrap().success());
 }
+
+#[test]
+fn a_long_history_is_delivered_whole_to_a_reader_slower_than_the_daemon() {
+    let pm = Pm::new();
+    let n = 200_000;
+    let script = format!("seq 1 {n} | sed 's/^/line /'; exec sleep 1000");
+    pm.ok(&["map", "chatty", "--", "sh", "-c", &script]);
+    pm.ok(&["start", "chatty"]);
+    let file = pm.log_file("chatty", "out");
+    wait_until("every line is in the log file", Duration::from_secs(30), || lines(&file).len() == n);
+    // A reader that takes its time, as a terminal does (the pauses pace a consumer; they wait
+    // for nothing): `pm log` then prints slower than the daemon sends.
+    let mut log = pm.cmd(&["log", "chatty", "-n", &n.to_string()]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut reader = BufReader::new(log.stdout.take().unwrap());
+    let mut out = String::new();
+    let mut chunk = String::new();
+    for read in 0.. {
+        if reader.read_line(&mut chunk).unwrap() == 0 {
+            break;
+        }
+        out.push_str(&chunk);
+        chunk.clear();
+        if read % 100 == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    assert!(log.wait().unwrap().success());
+    let printed: Vec<&str> = out.lines().collect();
+    assert_eq!(printed.len(), n, "the last line printed: {:?}", printed.last());
+    assert!(printed[0].ends_with("chatty | line 1"), "{}", printed[0]);
+    assert!(printed[n - 1].ends_with(&format!("chatty | line {n}")), "{}", printed[n - 1]);
+}

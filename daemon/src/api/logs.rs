@@ -25,7 +25,9 @@ pub async fn logs(
     // Subscribe before reading history, so no line falls between the two.
     let mut live = api.sup.logs().follow();
     let sink = pending.accept().await?;
-    let history = api.sup.logs().history(&instances, lines);
+    // File reads, possibly large: off the async workers, so other requests are not held up.
+    let (hub, names) = (api.sup.logs().clone(), instances.clone());
+    let history = tokio::task::spawn_blocking(move || hub.history(&names, lines)).await.unwrap_or_default();
     let last_seen = history.last().map(|l| l.at.clone()).unwrap_or_default();
     // Lines of the last millisecond of history, to tell them from new lines of the same stamp.
     let seam: Vec<LogLine> = history.iter().filter(|l| l.at == last_seen).cloned().collect();

@@ -4,7 +4,7 @@
 
 use crate::home::Home;
 use anyhow::{Context, anyhow, bail};
-use pm_client::{Client, PmApiClient};
+use pm_client::{Client, ClientOptions, PmApiClient};
 use pm_protocol::{DaemonInfo, Endpoint};
 use std::os::unix::fs::OpenOptionsExt;
 use std::process::Stdio;
@@ -15,14 +15,23 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Connects to the running daemon, if there is one that answers.
 pub async fn existing(home: &Home) -> Option<(Client, DaemonInfo)> {
-    let client = Client::connect_unix(&home.socket()).await.ok()?;
+    existing_with(home, ClientOptions::default()).await
+}
+
+async fn existing_with(home: &Home, opts: ClientOptions) -> Option<(Client, DaemonInfo)> {
+    let client = Client::connect_endpoint(&Endpoint::Unix(home.socket()), opts).await.ok()?;
     let info = client.daemon().ping().await.ok()?;
     Some((client, info))
 }
 
 /// Connects to the running daemon, or fails saying how to start it.
 pub async fn running(home: &Home) -> anyhow::Result<(Client, DaemonInfo)> {
-    existing(home).await.ok_or_else(|| anyhow!("the daemon is not running; `pm start pm` starts it"))
+    running_with(home, ClientOptions::default()).await
+}
+
+/// The same, with these client options.
+pub async fn running_with(home: &Home, opts: ClientOptions) -> anyhow::Result<(Client, DaemonInfo)> {
+    existing_with(home, opts).await.ok_or_else(|| anyhow!("the daemon is not running; `pm start pm` starts it"))
 }
 
 /// Connects to the daemon, starting it in the background if it is not running.

@@ -2,6 +2,7 @@
 
 use super::connect;
 use crate::home::Home;
+use pm_client::ClientOptions;
 use pm_protocol::status::LogEvent;
 use pm_protocol::{LogStream, PmApiClient};
 use std::process::ExitCode;
@@ -22,7 +23,11 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let (client, _) = connect::running(&Home::from_env()).await?;
+    // The client drops a subscription whose buffer overflows, and this side may print slower
+    // than the daemon sends: room for the whole history, so none of it is lost.
+    let room = args.lines.saturating_add(pm_client::DEFAULT_SUBSCRIPTION_BUFFER);
+    let opts = ClientOptions::default().subscription_buffer(room);
+    let (client, _) = connect::running_with(&Home::from_env(), opts).await?;
     let mut sub = client.daemon().logs(args.name, args.lines, args.follow).await?;
     loop {
         let event = tokio::select! {
