@@ -71,9 +71,9 @@ impl ClientOptions {
     }
 
     /// Buffers up to `n` notifications per subscription (for a reader that takes a long
-    /// history at its own pace).
+    /// history at its own pace); kept within 1 and [`MAX_SUBSCRIPTION_BUFFER`] when connecting.
     pub fn subscription_buffer(mut self, n: usize) -> Self {
-        self.subscription_buffer = n.clamp(1, MAX_SUBSCRIPTION_BUFFER);
+        self.subscription_buffer = n;
         self
     }
 

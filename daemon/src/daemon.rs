@@ -136,11 +136,9 @@ fn fit_connections(limits: &mut server::Limits, open_files: Option<u64>) {
 
 /// A listener on a non-loopback address without TLS sends tokens and calls in the clear.
 fn warn_if_exposed(endpoint: &Endpoint) {
-    let (Endpoint::Tcp(addr) | Endpoint::Ws(addr)) = endpoint else { return };
-    let host = server::secure::bind_addr(endpoint).unwrap_or(addr);
-    let ip = host.rsplit_once(':').map_or(host, |(h, _)| h).trim_start_matches('[').trim_end_matches(']');
-    let loopback = ip.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()) || ip == "localhost";
-    if !loopback {
+    use server::secure::{bind_addr, host_of, is_loopback};
+    let plain = matches!(endpoint, Endpoint::Tcp(_) | Endpoint::Ws(_));
+    if plain && bind_addr(endpoint).is_some_and(|addr| !is_loopback(host_of(addr))) {
         tracing::warn!(
             "{endpoint} listens beyond this host without TLS: tokens and calls cross the network in the clear (use tls:// or wss://)"
         );

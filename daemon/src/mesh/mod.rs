@@ -147,6 +147,7 @@ impl Mesh {
             self.inner.registered.send_modify(|set| set.retain(|i| !lost.contains(i)));
         }
         self.fail_where(|p| p.conn == conn, "its connection closed");
-        self.forget_where(|p| p.caller == conn);
+        // Dropped unanswered.
+        self.take_where(|p| p.caller == conn);
     }
 }

@@ -155,12 +155,8 @@ impl Mesh {
         }
     }
 
-    /// Drops every pending call matching `which` unanswered.
-    pub(super) fn forget_where(&self, which: impl Fn(&Pending) -> bool) {
-        self.take_where(which);
-    }
-
-    fn take_where(&self, which: impl Fn(&Pending) -> bool) -> Vec<Pending> {
+    /// Removes every pending call matching `which`, with its deadline.
+    pub(super) fn take_where(&self, which: impl Fn(&Pending) -> bool) -> Vec<Pending> {
         let ids: Vec<u64> = self.inner.pending.iter().filter(|p| which(p.value())).map(|p| *p.key()).collect();
         ids.into_iter().filter_map(|id| self.take(id)).collect()
     }

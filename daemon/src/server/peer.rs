@@ -27,7 +27,7 @@ pub struct Peer {
     /// The bound on incoming frames, lifted once authenticated (stream transports only).
     pub frame_limit: Option<FrameLimit>,
     /// Failed attempts to authenticate (or to act before authenticating).
-    pub strikes: AtomicU32,
+    strikes: AtomicU32,
     /// Routed calls from this peer still waiting for their answer.
     pub in_flight: Arc<AtomicUsize>,
     /// `pm.*` requests (and batches) of this peer running at once.
@@ -81,9 +81,8 @@ impl Peer {
         self.subscriptions().insert(id);
     }
 
-    /// Forgets a subscription; false if this connection did not open it.
-    pub fn remove_subscription(&self, id: &str) -> bool {
-        self.subscriptions().remove(id)
+    pub fn remove_subscription(&self, id: &str) {
+        self.subscriptions().remove(id);
     }
 
     pub fn subscription_count(&self) -> usize {

@@ -36,6 +36,16 @@ pub fn bind_addr(endpoint: &Endpoint) -> Option<&str> {
     }
 }
 
+/// The host of a `host:port` (without the brackets of an IPv6 literal).
+pub fn host_of(addr: &str) -> &str {
+    addr.rsplit_once(':').map_or(addr, |(host, _)| host).trim_start_matches('[').trim_end_matches(']')
+}
+
+/// Whether a host is this machine only: a loopback IP literal, or `localhost`.
+pub fn is_loopback(host: &str) -> bool {
+    host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()) || host.eq_ignore_ascii_case("localhost")
+}
+
 /// An acceptor from PEM files; errors name the file and what is wrong with it.
 pub fn acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<TlsAcceptor, pm_protocol::tls::TlsError> {
     Ok(TlsAcceptor::from(pm_protocol::tls::server_config(cert, key)?))

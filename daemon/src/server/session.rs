@@ -118,8 +118,9 @@ pub async fn register(peer: &Peer, shared: &Arc<Shared>, raw: Option<&RawValue>)
 /// Whether the daemon may dial `endpoint` for a sidecar: a Unix socket owned by the daemon's
 /// user, or a loopback address. Anything else would let a sidecar aim the daemon elsewhere.
 fn local(endpoint: &Endpoint) -> Result<(), String> {
+    use super::secure::{bind_addr, host_of, is_loopback};
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    let host = match endpoint {
+    match endpoint {
         Endpoint::Unix(path) => {
             let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
             let uid = nix::unistd::getuid().as_raw();
@@ -131,16 +132,13 @@ fn local(endpoint: &Endpoint) -> Result<(), String> {
                 }
             };
         }
-        Endpoint::Tcp(addr) | Endpoint::Tls(addr) => addr.as_str(),
-        Endpoint::Ws(url) | Endpoint::Wss(url) => pm_protocol::ws::authority(url).map_err(|e| e.to_string())?,
         Endpoint::Memory(_) => return Err("in-memory endpoints are the daemon's own".into()),
-    };
-    let name = host.rsplit_once(':').map_or(host, |(name, _)| name);
-    let name = name.trim_start_matches('[').trim_end_matches(']');
-    match name.parse::<std::net::IpAddr>() {
-        Ok(ip) if ip.is_loopback() => Ok(()),
-        _ if name.eq_ignore_ascii_case("localhost") => Ok(()),
-        _ => Err(format!("`{name}` is not a loopback address (direct endpoints must be local)")),
+        _ => {}
+    }
+    let addr = bind_addr(endpoint).ok_or_else(|| format!("{endpoint} has no host:port"))?;
+    match host_of(addr) {
+        host if is_loopback(host) => Ok(()),
+        host => Err(format!("`{host}` is not a loopback address (direct endpoints must be local)")),
     }
 }
 

@@ -60,6 +60,11 @@ impl Snapshot {
         }
     }
 
+    /// Ready, or a one-shot that finished as expected: either way its dependents are served.
+    pub fn serves(&self) -> bool {
+        matches!(self.state, State::Ready | State::Exited)
+    }
+
     /// No run and none coming: stopped, failed or exited.
     pub fn is_idle(&self) -> bool {
         matches!(self.state, State::Stopped | State::Failed | State::Exited)
@@ -503,7 +508,7 @@ impl Actor {
         self.status.send_modify(|s| {
             let before = (s.state, s.reason.clone());
             out = Some(change(s));
-            if matches!(s.state, State::Ready | State::Exited) {
+            if s.serves() {
                 s.ready_seq = s.start_seq;
             }
             if before != (s.state, s.reason.clone()) {

@@ -129,8 +129,7 @@ fn to_status(name: &str, entry: &Entry, def: &Definition, s: &Snapshot) -> Insta
         uptime_ms: s.started.map(|t| t.elapsed().as_millis() as u64),
         restarts: s.restarts,
         last_exit: s.last_exit.clone(),
-        // A one-shot that finished as expected satisfies its dependents just as a ready service does.
-        ready: matches!(s.state, pm_protocol::State::Ready | pm_protocol::State::Exited),
+        ready: s.serves(),
         reason: s.reason.clone(),
         autostart: def.autostart,
     }

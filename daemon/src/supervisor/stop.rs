@@ -1,9 +1,9 @@
 //! Stopping: dependents before their dependencies, independent ones in parallel.
 
-use super::instance::{Command, Instance, Snapshot};
+use super::instance::{Command, Instance};
 use super::{Registry, Result, SupError, Supervisor, graph};
+use pm_protocol::InstanceStatus;
 use pm_protocol::params::StopParams;
-use pm_protocol::{InstanceStatus, State};
 use std::collections::{BTreeMap, BTreeSet};
 use tokio::sync::watch;
 
@@ -89,12 +89,11 @@ impl Supervisor {
 /// exited): its dependents are still served, so they keep running. It must also be wanted: a
 /// stop planned just before this one unwants its targets before their actors say `stopping`.
 fn still_serves(reg: &Registry, definition: &str, asked: &BTreeSet<&String>) -> bool {
-    let serves = |s: &Snapshot| matches!(s.state, State::Ready | State::Exited);
     reg.by_definition
         .get(definition)
         .into_iter()
         .flatten()
-        .any(|n| !asked.contains(n) && reg.instances.get(n).is_some_and(|e| e.wanted && serves(&e.instance.snapshot())))
+        .any(|n| !asked.contains(n) && reg.instances.get(n).is_some_and(|e| e.wanted && e.instance.snapshot().serves()))
 }
 
 /// The instances of one definition to stop once the stages of its dependents are done.
