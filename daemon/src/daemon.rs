@@ -198,7 +198,8 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> Re
     let memory_name = home.root().display().to_string();
     let memory =
         pm_protocol::memory::bind(&memory_name).map_err(io("listen on", &format!("memory://{memory_name}")))?;
-    let daemon_token = mesh::daemon_token(&home.token()).map_err(io("create", &home.token().display()))?;
+    let daemon_token = mesh::kept_random(&home.token()).map_err(io("create", &home.token().display()))?;
+    let daemon_id = mesh::kept_random(&home.id_file()).map_err(io("create", &home.id_file().display()))?;
 
     let (state, loaded) = store::load(&home.state(), &home.state_backup())?;
     // Logged, and said by the CLI to whoever looks at the status: the last change may be lost.
@@ -211,8 +212,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> Re
     };
 
     let tasks = TaskRuntime::new(config.tasks, Endpoint::Memory(memory_name));
-    let runtimes =
-        Arc::new(Runtimes::new(Some(Arc::new(tasks)), home.root().display().to_string(), home.root().to_path_buf()));
+    let runtimes = Arc::new(Runtimes::new(Some(Arc::new(tasks)), daemon_id.clone(), home.root().to_path_buf()));
     let tracker = TaskTracker::new();
     let token = CancellationToken::new();
     let mesh = Mesh::default();

@@ -50,6 +50,11 @@ impl Home {
     pub fn pid_file(&self) -> PathBuf {
         self.root.join("daemon.pid")
     }
+    /// The daemon's identity: a random id, the same for every daemon of this PM_HOME, that marks
+    /// what it spawns (processes, containers) so a later daemon finds what an earlier one left.
+    pub fn id_file(&self) -> PathBuf {
+        self.root.join("id")
+    }
 
     /// Creates the directories, private to the user.
     pub fn create(&self) -> std::io::Result<()> {

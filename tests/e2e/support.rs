@@ -311,3 +311,20 @@ impl Raw {
         false
     }
 }
+
+/// Whether a test needing a privilege (mount, unshare, cgroups) may run here: `probe` tries it.
+/// Without it the test says SKIPPED loudly and passes, unless `PM_REQUIRE_PRIVILEGED=1` (CI sets it,
+/// running as root), where that is a failure.
+pub fn privileged(test: &str, what: &str, probe: impl FnOnce() -> Result<(), String>) -> bool {
+    match probe() {
+        Ok(()) => true,
+        Err(why) => {
+            assert!(
+                std::env::var("PM_REQUIRE_PRIVILEGED").as_deref() != Ok("1"),
+                "PM_REQUIRE_PRIVILEGED=1 but {test} cannot {what}: {why}"
+            );
+            let _ = writeln!(std::io::stderr(), "*** SKIPPED {test}: cannot {what}: {why} ***");
+            false
+        }
+    }
+}

@@ -10,7 +10,7 @@ mod flight;
 
 pub use flight::InFlight;
 pub use route::{Call, Reply, RouteError};
-pub use tokens::{RunToken, daemon_token, new_token};
+pub use tokens::{RunToken, kept_random, new_token};
 
 use crate::outbox::Outbox;
 use dashmap::DashMap;

@@ -40,8 +40,9 @@ pub fn new_token() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The daemon's token from PM_HOME/token, created (mode 0600) on first use.
-pub fn daemon_token(path: &Path) -> std::io::Result<String> {
+/// A random value kept in a PM_HOME file (the daemon's token, the daemon's id), created (mode 0600)
+/// on first use and the same for every later daemon of that PM_HOME.
+pub fn kept_random(path: &Path) -> std::io::Result<String> {
     match std::fs::read_to_string(path) {
         Ok(token) if !token.trim().is_empty() => return Ok(token.trim().to_string()),
         Ok(_) => {}
@@ -59,13 +60,13 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     #[test]
-    fn the_daemon_token_is_created_private_and_kept() {
+    fn a_kept_random_value_is_created_private_and_kept() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("token");
-        let first = super::daemon_token(&path).unwrap();
+        let first = super::kept_random(&path).unwrap();
         assert_eq!(first.len(), 32);
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-        assert_eq!(super::daemon_token(&path).unwrap(), first);
+        assert_eq!(super::kept_random(&path).unwrap(), first);
         assert_ne!(super::new_token(), super::new_token());
     }
 }
