@@ -200,7 +200,7 @@ impl std::fmt::Display for RuntimeKind {
 }
 
 /// A container: `[sidecars.web.docker]` with `image = "…"` and the rest optional.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DockerSpec {
     /// Image to run, e.g. `busybox:latest`.
@@ -220,7 +220,7 @@ pub struct DockerSpec {
     /// Network mode: `none`, `host`, `bridge` or a network's name (default: the engine's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<String>,
-    /// Labels added to the container (pm adds its own `pm.instance` and `pm.home`).
+    /// Labels added to the container (pm adds its own `pm.instance` and `pm.daemon`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
     /// User to run as, `uid[:gid]` or a name.
@@ -229,6 +229,28 @@ pub struct DockerSpec {
     /// When to pull the image.
     #[serde(default)]
     pub pull: PullPolicy,
+    /// Runs an init as the container's pid 1 (the engine's `--init`), which forwards signals and
+    /// reaps zombies: a main process that ignores SIGTERM as pid 1 (such as `sleep`) still stops
+    /// at once. `false` runs the command itself as pid 1.
+    #[serde(default = "yes")]
+    pub init: bool,
+}
+
+impl Default for DockerSpec {
+    fn default() -> Self {
+        DockerSpec {
+            image: String::new(),
+            entrypoint: None,
+            workdir: None,
+            volumes: Vec::new(),
+            ports: Vec::new(),
+            network: None,
+            labels: BTreeMap::new(),
+            user: None,
+            pull: PullPolicy::default(),
+            init: true,
+        }
+    }
 }
 
 /// When to pull a container's image.

@@ -1,9 +1,15 @@
 //! Containers, driven through the Docker Engine API (bollard).
 //!
-//! Each run is one container named `pm-<instance>-<random>`, labelled `pm.instance` and `pm.home`
-//! so that a restarted daemon finds what a crashed one left ([`DockerRuntime::leftovers`]). Output
-//! comes from an attach made before the start, so no line is missed. A container is removed once
-//! its run ends (and by [`Handle::stop`](crate::Handle::stop)); `wait` returns after that removal.
+//! Each run is one container named `pm-<instance>-<random>`, labelled `pm.instance` and
+//! `pm.daemon` (the daemon's own id, kept in its PM_HOME) so that a restarted daemon finds what a
+//! crashed one left ([`DockerRuntime::leftovers`]): it removes them through the engine, never by
+//! signalling host pids. Output comes from an attach made before the start, so no line is
+//! missed. A container is removed once its run ends; `wait` returns after that removal.
+//!
+//! The engine may go away at any time. A run whose engine stops answering is waited for until
+//! it answers again, then its container's state decides how the run ended; a stop is bounded
+//! (`stop_timeout` plus [`STOP_GRACE`]) whatever the engine does, and a container whose removal
+//! the engine could not confirm is removed as soon as it answers.
 
 mod error;
 mod handle;
@@ -11,7 +17,8 @@ mod lines;
 mod spec;
 
 pub use error::DockerError;
-pub use spec::{LABEL_HOME, LABEL_INSTANCE};
+pub use handle::STOP_GRACE;
+pub use spec::{LABEL_DAEMON, LABEL_INSTANCE};
 
 use crate::{Runtime, SpawnError, SpawnSpec, Spawned, Stream};
 use async_trait::async_trait;
@@ -25,7 +32,8 @@ use futures::{StreamExt, TryStreamExt};
 use handle::DockerHandle;
 use lines::Splitter;
 use pm_protocol::{PullPolicy, RuntimeKind};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -33,6 +41,8 @@ use tokio::sync::mpsc;
 const OUTPUT_CAPACITY: usize = 1024;
 /// How long the engine has to answer a ping.
 const PING_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bound on one engine call that lists or removes containers outside a run.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Where the Docker CLI looks when `DOCKER_HOST` is unset.
 const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 
@@ -41,28 +51,62 @@ const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 pub struct DockerRuntime {
     docker: Docker,
     address: String,
-    home_label: String,
+    daemon_id: String,
+    /// The names of the containers this runtime's runs own (from before their creation until
+    /// their removal): never leftovers.
+    live: Arc<Mutex<HashSet<String>>>,
+}
+
+/// A container name in [`DockerRuntime::live`] for as long as this lives.
+struct LiveName {
+    live: Arc<Mutex<HashSet<String>>>,
+    name: String,
+}
+
+impl LiveName {
+    fn new(live: &Arc<Mutex<HashSet<String>>>, name: &str) -> Self {
+        live.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string());
+        LiveName { live: live.clone(), name: name.to_string() }
+    }
+}
+
+impl Drop for LiveName {
+    fn drop(&mut self) {
+        self.live.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.name);
+    }
 }
 
 impl DockerRuntime {
     /// Connects to the engine `DOCKER_HOST` names (`unix://…` or `tcp://…`; by default
-    /// `unix:///var/run/docker.sock`) and checks it answers. `home_label` marks this daemon's
-    /// containers (label `pm.home`).
-    pub async fn connect(home_label: String) -> Result<DockerRuntime, DockerError> {
+    /// `unix:///var/run/docker.sock`) and checks it answers. `daemon_id` marks this daemon's
+    /// containers (label `pm.daemon`).
+    pub async fn connect(daemon_id: String) -> Result<DockerRuntime, DockerError> {
         let address = std::env::var("DOCKER_HOST").ok().filter(|host| !host.is_empty());
-        Self::connect_at(address.as_deref().unwrap_or(DEFAULT_HOST), home_label).await
+        Self::connect_at(address.as_deref().unwrap_or(DEFAULT_HOST), daemon_id).await
     }
 
     /// Like [`connect`](Self::connect), with the engine's address given.
-    pub async fn connect_at(address: &str, home_label: String) -> Result<DockerRuntime, DockerError> {
+    pub async fn connect_at(address: &str, daemon_id: String) -> Result<DockerRuntime, DockerError> {
         let unreachable = |source| DockerError::Unreachable { address: address.to_string(), source };
         let docker = Docker::connect_with_host(address).map_err(unreachable)?;
-        match tokio::time::timeout(PING_TIMEOUT, docker.ping()).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(source)) => return Err(unreachable(source)),
-            Err(_) => return Err(unreachable(bollard::errors::Error::RequestTimeoutError)),
+        let runtime = DockerRuntime {
+            docker,
+            address: address.to_string(),
+            daemon_id,
+            live: Arc::new(Mutex::new(HashSet::new())),
+        };
+        runtime.ping().await?;
+        Ok(runtime)
+    }
+
+    /// Whether the engine answers now (within a few seconds).
+    pub async fn ping(&self) -> Result<(), DockerError> {
+        let unreachable = |source| DockerError::Unreachable { address: self.address.clone(), source };
+        match tokio::time::timeout(PING_TIMEOUT, self.docker.ping()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(source)) => Err(unreachable(source)),
+            Err(_) => Err(unreachable(bollard::errors::Error::RequestTimeoutError)),
         }
-        Ok(DockerRuntime { docker, address: address.to_string(), home_label })
     }
 
     /// The engine's address.
@@ -70,28 +114,56 @@ impl DockerRuntime {
         &self.address
     }
 
-    /// The containers labelled with this daemon's `pm.home`, running or not, as
-    /// `(instance, container id)`: what a crashed daemon left behind.
+    /// Every container labelled with this daemon's id, running or not, as
+    /// `(instance, container id)`: the runs of this runtime and whatever an earlier daemon with
+    /// this id left.
+    pub async fn containers(&self) -> Result<Vec<(String, String)>, DockerError> {
+        Ok(self.list().await?.into_iter().map(|(instance, id, _)| (instance, id)).collect())
+    }
+
+    /// The containers labelled with this daemon's id that no run of this runtime owns, running
+    /// or not, as `(instance, container id)`: what a crashed daemon left behind, or a run whose
+    /// removal the engine never confirmed.
     pub async fn leftovers(&self) -> Result<Vec<(String, String)>, DockerError> {
-        let filters = HashMap::from([("label".to_string(), vec![format!("{LABEL_HOME}={}", self.home_label)])]);
+        let containers = self.list().await?;
+        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(containers
+            .into_iter()
+            .filter(|(_, _, names)| !names.iter().any(|name| live.contains(name.trim_start_matches('/'))))
+            .map(|(instance, id, _)| (instance, id))
+            .collect())
+    }
+
+    /// `(instance, id, names)` of the containers labelled with this daemon's id.
+    async fn list(&self) -> Result<Vec<(String, String, Vec<String>)>, DockerError> {
+        let label = format!("{LABEL_DAEMON}={}", self.daemon_id);
+        let filters = HashMap::from([("label".to_string(), vec![label.clone()])]);
         let options = ListContainersOptions { all: true, filters: Some(filters), ..Default::default() };
-        let containers = self.docker.list_containers(Some(options)).await.map_err(|source| DockerError::Engine {
-            action: "list",
-            target: format!("the containers labelled {LABEL_HOME}={}", self.home_label),
-            source,
-        })?;
+        let engine =
+            |source| DockerError::Engine { action: "list", target: format!("the containers labelled {label}"), source };
+        let containers = match tokio::time::timeout(CALL_TIMEOUT, self.docker.list_containers(Some(options))).await {
+            Ok(listed) => listed.map_err(engine)?,
+            Err(_) => return Err(engine(bollard::errors::Error::RequestTimeoutError)),
+        };
         Ok(containers
             .into_iter()
             .filter_map(|container| {
                 let instance = container.labels.as_ref()?.get(LABEL_INSTANCE)?.clone();
-                Some((instance, container.id?))
+                Some((instance, container.id?, container.names.unwrap_or_default()))
             })
             .collect())
     }
 
     /// Force-removes a container (and its anonymous volumes); one already gone is not an error.
     pub async fn remove(&self, id: &str) -> Result<(), DockerError> {
-        remove_container(&self.docker, id).await
+        match tokio::time::timeout(CALL_TIMEOUT, remove_container(&self.docker, id)).await {
+            Ok(removed) => removed,
+            Err(_) => Err(DockerError::Engine {
+                action: "remove",
+                target: format!("container {id}"),
+                source: bollard::errors::Error::RequestTimeoutError,
+            }),
+        }
     }
 
     async fn start(&self, spec: &SpawnSpec) -> Result<Spawned, DockerError> {
@@ -101,8 +173,10 @@ impl DockerRuntime {
         let docker_spec = spec.docker.as_ref().ok_or(DockerError::NoSpec)?;
         self.ensure_image(&docker_spec.image, docker_spec.pull).await?;
 
-        let body = spec::create_body(spec, docker_spec, &self.home_label)?;
+        let body = spec::create_body(spec, docker_spec, &self.daemon_id)?;
         let name = spec::container_name(&spec.instance);
+        // Owned from before it exists, so a sweep for leftovers never takes it.
+        let live = LiveName::new(&self.live, &name);
         let options = CreateContainerOptions { name: Some(name.clone()), ..Default::default() };
         let id = match self.docker.create_container(Some(options), body).await {
             Ok(created) => created.id,
@@ -112,7 +186,7 @@ impl DockerRuntime {
             }
         };
 
-        match self.attach_and_start(&id, &name, &spec.instance).await {
+        match self.attach_and_start(&id, &name, &spec.instance, live).await {
             Ok(spawned) => Ok(spawned),
             Err(error) => {
                 if let Err(remove) = remove_container(&self.docker, &id).await {
@@ -123,7 +197,13 @@ impl DockerRuntime {
         }
     }
 
-    async fn attach_and_start(&self, id: &str, name: &str, instance: &str) -> Result<Spawned, DockerError> {
+    async fn attach_and_start(
+        &self,
+        id: &str,
+        name: &str,
+        instance: &str,
+        live: LiveName,
+    ) -> Result<Spawned, DockerError> {
         let engine = |action, source| DockerError::Engine { action, target: format!("container {name}"), source };
         // Attached before the start, so the first lines are not missed.
         let options = AttachContainerOptions { stream: true, stdout: true, stderr: true, ..Default::default() };
@@ -139,7 +219,8 @@ impl DockerRuntime {
 
         let (tx, rx) = mpsc::channel(OUTPUT_CAPACITY);
         let pump = tokio::spawn(pump(attached.output, tx, name.to_string()));
-        let handle = DockerHandle::start(self.docker.clone(), id.to_string(), name.to_string(), instance, pid, pump);
+        let handle =
+            DockerHandle::start(self.docker.clone(), id.to_string(), name.to_string(), instance, pid, pump, live);
         Ok(Spawned { handle: Box::new(handle), output: rx })
     }
 

@@ -9,8 +9,10 @@ use std::hash::{BuildHasher, RandomState};
 
 /// The label holding the instance a container runs.
 pub const LABEL_INSTANCE: &str = "pm.instance";
-/// The label holding the daemon (its home) that created a container.
-pub const LABEL_HOME: &str = "pm.home";
+/// The label holding the id of the daemon that created a container (kept in its `PM_HOME/id`):
+/// an identity of its own, never a path, so two daemons with the same home path on two hosts
+/// sharing an engine never take each other's containers for their own.
+pub const LABEL_DAEMON: &str = "pm.daemon";
 
 /// `pm-<instance>-<8 random hex digits>`, with characters a container name cannot hold replaced.
 pub(super) fn container_name(instance: &str) -> String {
@@ -35,15 +37,15 @@ pub(super) fn pull_reference(image: &str) -> (String, Option<String>) {
     }
 }
 
-/// The container's configuration: image, command, env, labels, mounts, ports and network.
+/// The container's configuration: image, command, env, labels, mounts, ports, network and init.
 pub(super) fn create_body(
     spec: &SpawnSpec,
     docker: &DockerSpec,
-    home_label: &str,
+    daemon_id: &str,
 ) -> Result<ContainerCreateBody, DockerError> {
     let mut labels: HashMap<String, String> = docker.labels.clone().into_iter().collect();
     labels.insert(LABEL_INSTANCE.to_string(), spec.instance.clone());
-    labels.insert(LABEL_HOME.to_string(), home_label.to_string());
+    labels.insert(LABEL_DAEMON.to_string(), daemon_id.to_string());
 
     let mut exposed = Vec::new();
     let mut bindings = PortMap::new();
@@ -59,6 +61,7 @@ pub(super) fn create_body(
         binds: (!docker.volumes.is_empty()).then(|| docker.volumes.clone()),
         port_bindings: (!bindings.is_empty()).then_some(bindings),
         network_mode: docker.network.clone(),
+        init: Some(docker.init),
         ..Default::default()
     };
     Ok(ContainerCreateBody {
@@ -128,6 +131,18 @@ mod tests {
         assert_eq!(pull_reference("localhost:5000/app"), ("localhost:5000/app".into(), Some("latest".into())));
         assert_eq!(pull_reference("localhost:5000/app:v1"), ("localhost:5000/app".into(), Some("v1".into())));
         assert_eq!(pull_reference("app@sha256:abc"), ("app@sha256:abc".into(), None));
+    }
+
+    #[test]
+    fn labels_the_owner_and_runs_an_init_unless_told_not_to() {
+        let spec = SpawnSpec { instance: "web".into(), ..Default::default() };
+        let mut docker = DockerSpec { image: "busybox".into(), ..Default::default() };
+        let body = create_body(&spec, &docker, "d1").unwrap();
+        let labels = body.labels.unwrap();
+        assert_eq!((labels[LABEL_INSTANCE].as_str(), labels[LABEL_DAEMON].as_str()), ("web", "d1"));
+        assert_eq!(body.host_config.unwrap().init, Some(true), "an init by default");
+        docker.init = false;
+        assert_eq!(create_body(&spec, &docker, "d1").unwrap().host_config.unwrap().init, Some(false));
     }
 
     #[test]

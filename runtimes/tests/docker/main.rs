@@ -20,14 +20,15 @@ async fn within<T>(future: impl Future<Output = T>) -> T {
     tokio::time::timeout(LIMIT, future).await.expect("timed out")
 }
 
-/// A label unique to this test, so tests running in parallel do not see each other's containers.
-fn home(test: &str) -> String {
+/// A daemon id unique to this test, so tests running in parallel do not see each other's
+/// containers.
+fn daemon_id(test: &str) -> String {
     format!("pm-test-{test}-{}", std::process::id())
 }
 
 /// The engine, or `None` (after a loud message) when there is none and none is required.
 async fn engine(test: &str) -> Option<DockerRuntime> {
-    match within(DockerRuntime::connect(home(test))).await {
+    match within(DockerRuntime::connect(daemon_id(test))).await {
         Ok(runtime) => Some(runtime),
         Err(error) if std::env::var("PM_REQUIRE_DOCKER").as_deref() == Ok("1") => {
             panic!("PM_REQUIRE_DOCKER=1 but no Docker engine: {error}")
@@ -84,6 +85,11 @@ fn of(lines: &[OutputLine], stream: Stream) -> Vec<&str> {
     lines.iter().filter(|line| line.stream == stream).map(|line| line.line.as_str()).collect()
 }
 
+/// Every container of this runtime's daemon id, held by a run or not.
+async fn containers(runtime: &DockerRuntime) -> Vec<(String, String)> {
+    within(runtime.containers()).await.expect("containers")
+}
+
 async fn leftovers(runtime: &DockerRuntime) -> Vec<(String, String)> {
     within(runtime.leftovers()).await.expect("leftovers")
 }
@@ -101,7 +107,7 @@ async fn output_lines_arrive_and_the_exit_code_is_reported() {
     assert_eq!(exit, Exit { code: Some(3), signal: None });
     // Cached, and the container is gone once the run has ended.
     assert_eq!(within(spawned.handle.wait()).await, exit);
-    assert_eq!(leftovers(&runtime).await, []);
+    assert_eq!(containers(&runtime).await, []);
 }
 
 #[tokio::test]
@@ -123,7 +129,7 @@ async fn stop_kills_a_container_that_ignores_term_and_removes_it() {
     let mut spawned = spawn(&runtime, sh("stop", script)).await;
     let first = within(spawned.output.recv()).await.expect("output closed");
     assert_eq!(first.line, "ready");
-    assert_eq!(leftovers(&runtime).await.len(), 1);
+    assert_eq!(containers(&runtime).await.len(), 1);
     let pid = spawned.handle.pid().expect("the container's main pid, as the engine's host sees it");
     assert!(
         std::path::Path::new(&format!("/proc/{pid}")).exists()
@@ -136,7 +142,7 @@ async fn stop_kills_a_container_that_ignores_term_and_removes_it() {
     let took = started.elapsed();
     assert_eq!(exit, Exit { code: None, signal: Some(libc_sigkill()) }, "ended by SIGKILL");
     assert!(took >= timeout, "SIGKILL came before the timeout ({took:?})");
-    assert_eq!(leftovers(&runtime).await, [], "the container is gone");
+    assert_eq!(containers(&runtime).await, [], "the container is gone");
     assert_eq!(within(spawned.handle.wait()).await, exit);
 }
 
@@ -150,7 +156,7 @@ async fn stop_of_a_container_that_obeys_term_is_quick() {
     assert_eq!(exit, Exit { code: Some(0), signal: None });
     let rest = all_lines(&mut spawned.output).await;
     assert_eq!(of(&rest, Stream::Stdout), ["bye"]);
-    assert_eq!(leftovers(&runtime).await, []);
+    assert_eq!(containers(&runtime).await, []);
 }
 
 fn libc_sigkill() -> i32 {
@@ -158,21 +164,65 @@ fn libc_sigkill() -> i32 {
 }
 
 #[tokio::test]
-async fn leftovers_finds_a_running_container_and_remove_cleans_it() {
+async fn leftovers_are_the_containers_of_this_daemon_id_that_no_run_holds() {
     let Some(runtime) = engine("leftovers").await else { return };
     let mut spawned = spawn(&runtime, sh("left", "echo ready; while true; do sleep 1; done")).await;
     assert_eq!(within(spawned.output.recv()).await.expect("output").line, "ready");
+    assert_eq!(leftovers(&runtime).await, [], "its own run holds it");
 
-    // As a restarted daemon would: list by label, then remove.
-    let found = leftovers(&runtime).await;
+    // As a restarted daemon with the same id would: list by label, then remove.
+    let restarted = engine("leftovers").await.expect("the engine answered a moment ago");
+    let found = leftovers(&restarted).await;
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].0, "left");
-    within(runtime.remove(&found[0].1)).await.expect("remove");
-    assert_eq!(leftovers(&runtime).await, []);
+    // A daemon of another id (the same PM_HOME path on another host) does not see it.
+    let other = engine("leftovers-other").await.expect("the engine answered a moment ago");
+    assert_eq!(leftovers(&other).await, []);
+    within(restarted.remove(&found[0].1)).await.expect("remove");
+    assert_eq!(containers(&runtime).await, []);
     // Removing again is not an error, and the handle learns the run ended.
-    within(runtime.remove(&found[0].1)).await.expect("remove again");
+    within(restarted.remove(&found[0].1)).await.expect("remove again");
     let exit = within(spawned.handle.wait()).await;
     assert_eq!(exit.signal, Some(libc_sigkill()), "{exit:?}");
+}
+
+#[tokio::test]
+async fn with_its_init_a_sleep_container_stops_at_once_on_sigterm() {
+    let Some(runtime) = engine("init").await else { return };
+    let mut spawned = spawn(&runtime, spec("init", IMAGE, &["sleep", "1000"])).await;
+    let started = Instant::now();
+    let exit = within(spawned.handle.stop(Signal::SIGTERM, Duration::from_secs(30))).await;
+    let took = started.elapsed();
+    assert_eq!(exit, Exit { code: None, signal: Some(Signal::SIGTERM as i32) }, "ended by SIGTERM");
+    assert!(took < Duration::from_secs(5), "the init passed SIGTERM on to sleep: {took:?}");
+    assert_eq!(containers(&runtime).await, []);
+}
+
+#[tokio::test]
+async fn without_an_init_a_sleep_container_as_pid_1_ignores_sigterm() {
+    let Some(runtime) = engine("no-init").await else { return };
+    let mut spec = spec("no-init", IMAGE, &["sleep", "1000"]);
+    spec.docker.as_mut().unwrap().init = false;
+    let mut spawned = spawn(&runtime, spec).await;
+    let timeout = Duration::from_millis(1500);
+    let started = Instant::now();
+    let exit = within(spawned.handle.stop(Signal::SIGTERM, timeout)).await;
+    assert_eq!(exit, Exit { code: None, signal: Some(libc_sigkill()) }, "pid 1 ignored SIGTERM");
+    assert!(started.elapsed() >= timeout);
+    assert_eq!(containers(&runtime).await, []);
+}
+
+#[tokio::test]
+async fn a_dropped_handle_removes_its_container() {
+    let Some(runtime) = engine("dropped").await else { return };
+    let spawned = spawn(&runtime, sh("dropped", "echo ready; while true; do sleep 1; done")).await;
+    drop(spawned);
+    within(async {
+        while !containers(&runtime).await.is_empty() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -184,7 +234,7 @@ async fn a_missing_image_with_pull_never_is_a_clear_error() {
     assert!(error.starts_with("nope: "), "names the instance: {error}");
     assert!(error.contains("pm-test-missing:never"), "names the image: {error}");
     assert!(error.contains("`never`"), "says why: {error}");
-    assert_eq!(leftovers(&runtime).await, []);
+    assert_eq!(containers(&runtime).await, []);
 }
 
 #[tokio::test]
@@ -201,7 +251,7 @@ async fn a_failed_pull_names_the_image() {
 #[tokio::test]
 async fn an_unreachable_engine_is_a_clear_error() {
     let address = "unix:///nonexistent/pm-test/docker.sock";
-    let error = within(DockerRuntime::connect_at(address, home("unreachable"))).await.expect_err("must fail");
+    let error = within(DockerRuntime::connect_at(address, daemon_id("unreachable"))).await.expect_err("must fail");
     let message = error.to_string();
     eprintln!("{message}");
     assert!(message.starts_with(&format!("Docker engine not reachable at {address}")), "{message}");
@@ -215,7 +265,7 @@ fn an_unreachable_docker_host_is_a_clear_error() {
     let address = "unix:///nonexistent/pm-test/docker.sock";
     if std::env::var("PM_DOCKER_TEST_CHILD").is_ok() {
         let runtime = tokio::runtime::Runtime::new().unwrap();
-        let error = runtime.block_on(within(DockerRuntime::connect(home("child")))).expect_err("must fail");
+        let error = runtime.block_on(within(DockerRuntime::connect(daemon_id("child")))).expect_err("must fail");
         let message = error.to_string();
         assert!(message.starts_with(&format!("Docker engine not reachable at {address}")), "{message}");
         return;
