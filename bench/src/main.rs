@@ -1,10 +1,11 @@
 //! `pm-bench`: measures pm against references it builds itself, in one run, and prints two
 //! tables, the second one for the mesh (DESIGN §7). Build and run with
 //! `cargo build --release -p pm-bench -p pm-daemon && target/release/pm-bench`.
-//! `pm-bench mesh`, `pm-bench idle` and `pm-bench noisy` run one part alone.
+//! `pm-bench mesh`, `pm-bench idle`, `pm-bench noisy` and `pm-bench logs` run one part alone.
 
 mod caller;
 mod idle;
+mod logs;
 mod mesh;
 mod noisy;
 mod pm;
@@ -33,6 +34,7 @@ enum Part {
     Mesh,
     Idle,
     Noisy,
+    Logs,
 }
 
 impl Part {
@@ -41,20 +43,34 @@ impl Part {
         match self {
             Part::All => 101,
             Part::Idle => idle::SIDECARS,
-            Part::Mesh | Part::Noisy => 0,
+            Part::Mesh | Part::Noisy | Part::Logs => 0,
         }
     }
 }
 
-const USAGE: &str = "usage: pm-bench [mesh | idle | noisy] [--idle-seconds N]
-  mesh, idle, noisy: only that part; the idle window is N s (or PM_BENCH_IDLE_SECONDS), default 30";
+const USAGE: &str = "usage: pm-bench [mesh | idle | noisy | logs] [--idle-seconds N] [--log-mb N]
+  mesh, idle, noisy, logs: only that part; the idle window is N s (or PM_BENCH_IDLE_SECONDS), default 30;
+  the log that `pm log` reads is N MB (or PM_BENCH_LOG_MB), default 1000";
 
-/// The part to run and the idle measure's window.
-fn options() -> anyhow::Result<(Part, Duration)> {
+/// What to run, and how long or large.
+#[derive(Clone, Copy)]
+struct Options {
+    part: Part,
+    /// The idle measure's window.
+    window: Duration,
+    /// The size of the log measure's log, in MB.
+    log_mb: u64,
+}
+
+fn options() -> anyhow::Result<Options> {
     let mut part = Part::All;
     let mut window = match std::env::var("PM_BENCH_IDLE_SECONDS") {
         Ok(n) => seconds(&n)?,
         Err(_) => idle::DEFAULT_WINDOW,
+    };
+    let mut log_mb = match std::env::var("PM_BENCH_LOG_MB") {
+        Ok(n) => megabytes(&n)?,
+        Err(_) => logs::DEFAULT_MB,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -62,11 +78,20 @@ fn options() -> anyhow::Result<(Part, Duration)> {
             "mesh" if part == Part::All => part = Part::Mesh,
             "idle" if part == Part::All => part = Part::Idle,
             "noisy" if part == Part::All => part = Part::Noisy,
+            "logs" if part == Part::All => part = Part::Logs,
             "--idle-seconds" => window = seconds(&args.next().unwrap_or_default())?,
+            "--log-mb" => log_mb = megabytes(&args.next().unwrap_or_default())?,
             _ => bail!("unexpected argument {arg:?}"),
         }
     }
-    Ok((part, window))
+    Ok(Options { part, window, log_mb })
+}
+
+fn megabytes(text: &str) -> anyhow::Result<u64> {
+    text.parse::<u64>()
+        .ok()
+        .filter(|&mb| (1..=1_000_000).contains(&mb))
+        .ok_or_else(|| anyhow::anyhow!("the log size must be a whole number of MB from 1 to 1000000, not {text:?}"))
 }
 
 fn seconds(text: &str) -> anyhow::Result<Duration> {
@@ -79,7 +104,7 @@ fn seconds(text: &str) -> anyhow::Result<Duration> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let (part, window) = match options() {
+    let opts = match options() {
         Ok(options) => options,
         Err(e) => {
             eprintln!("pm-bench: {e:#}\n{USAGE}");
@@ -93,7 +118,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let outcome = bench(&pm, part, window).await;
+    let outcome = bench(&pm, opts).await;
     if let Err(e) = &outcome {
         eprintln!("pm-bench: {e:#}");
         eprintln!("pm-bench: keeping {} (PM_HOME is its home/ dir) to look into", pm.keep_files().display());
@@ -103,9 +128,10 @@ async fn main() -> ExitCode {
     if outcome.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
-async fn bench(pm: &pm::Pm, part: Part, window: Duration) -> anyhow::Result<()> {
+async fn bench(pm: &pm::Pm, opts: Options) -> anyhow::Result<()> {
+    let part = opts.part;
     let (rows, mesh) = tokio::select! {
-        measured = measure(pm, part, window) => measured?,
+        measured = measure(pm, opts) => measured?,
         _ = tokio::signal::ctrl_c() => bail!("interrupted"),
     };
     progress("stopping everything (pm stop pm)");
@@ -133,7 +159,8 @@ async fn bench(pm: &pm::Pm, part: Part, window: Duration) -> anyhow::Result<()> 
 }
 
 /// The measures of `part`: the rows of the first table, and the mesh's table.
-async fn measure(pm: &pm::Pm, part: Part, window: Duration) -> anyhow::Result<(Vec<Row>, Option<mesh::Table>)> {
+async fn measure(pm: &pm::Pm, opts: Options) -> anyhow::Result<(Vec<Row>, Option<mesh::Table>)> {
+    let Options { part, window, log_mb } = opts;
     let version = pm.run(&["--version"], Duration::from_secs(10)).await?;
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     progress(&format!(
@@ -150,6 +177,7 @@ async fn measure(pm: &pm::Pm, part: Part, window: Duration) -> anyhow::Result<(V
         Part::All => {}
         Part::Mesh => return Ok((Vec::new(), Some(mesh::measure(pm, tcp_port).await?))),
         Part::Noisy => return Ok((noisy::measure(pm).await?, None)),
+        Part::Logs => return Ok((logs::measure(pm, log_mb).await?, None)),
         Part::Idle => {
             let none = idle::measure(pm, 0, "just started", window).await?;
             idle::start_sleepers(pm).await?;
@@ -168,6 +196,7 @@ async fn measure(pm: &pm::Pm, part: Part, window: Duration) -> anyhow::Result<(V
     rows.extend([idle_none, idle_sidecars]);
     rows.extend(status::measure(pm).await?);
     rows.extend(restart::measure(pm, &client).await?);
+    rows.extend(logs::measure(pm, log_mb).await?);
     let mesh = mesh::measure(pm, tcp_port).await?;
     // Last: on a daemon where a peer that does not read stalls the others, it may wedge it.
     rows.extend(noisy::measure(pm).await?);

@@ -54,10 +54,13 @@ pub trait PmApi {
     #[method(name = "shutdown")]
     async fn shutdown(&self) -> RpcResult<()>;
 
-    /// The last `lines` lines of an instance's (or a definition's) logs, then, with `follow`, new
-    /// ones as they come. Always ends with a `LogEvent::End`.
+    /// The last `lines` lines of an instance's (or a definition's) logs, both streams merged in
+    /// time order, then, with `follow`, new ones as they come. One `LogEvent::Line` per line, or
+    /// with `chunks` many lines per `LogEvent::Lines` (far fewer notifications for a long
+    /// history). The history is read and sent in bounded pieces, at the reader's pace; a follower
+    /// that falls behind live lines gets `LogEvent::Skipped`. Always ends with a `LogEvent::End`.
     #[subscription(name = "logs", unsubscribe = "unlogs", item = LogEvent, param_kind = map)]
-    async fn logs(&self, name: String, lines: usize, follow: bool) -> SubscriptionResult;
+    async fn logs(&self, name: String, lines: usize, follow: bool, chunks: Option<bool>) -> SubscriptionResult;
 
     /// State changes of every instance (or of those `name` stands for), as they happen. Ends
     /// with an `EventItem::End`.

@@ -25,7 +25,7 @@ pub use connection::{Connection, FrameError};
 pub use definition::{Definition, DockerSpec, PullPolicy, Readiness, RestartPolicy, RuntimeKind};
 pub use endpoint::Endpoint;
 pub use error::ErrorCode;
-pub use status::{DaemonInfo, DefinitionInfo, ExitInfo, InstanceStatus, LogLine, LogStream, State};
+pub use status::{DaemonInfo, DefinitionInfo, ExitInfo, InstanceStatus, LogLine, LogRun, LogStream, State};
 
 /// Name of the daemon itself on the command line (`pm start pm`, `pm stop pm`); no sidecar may use it.
 pub const DAEMON_NAME: &str = "pm";

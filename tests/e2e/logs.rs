@@ -1,9 +1,12 @@
-//! Logs: nothing lost under a burst, final partial lines, history and live following.
+//! Logs: nothing lost under a burst, final partial lines, history and live following; a long
+//! history goes whole to a slow reader with bounded memory on both sides, without holding up
+//! other requests; a follower that cannot keep up is told what it missed and follows on.
 
-use crate::support::{Pm, lines, wait_until};
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-use std::time::Duration;
+use crate::support::{Pm, lines, run_with_deadline, wait_until};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 #[test]
 fn a_burst_of_100k_lines_is_all_in_the_log_file_in_order() {
@@ -103,34 +106,213 @@ fn events_are_followed_and_end_explicitly_when_the_daemon_stops() {
     assert!(follower.wait().unwrap().success());
 }
 
+/// Writes a log file as the daemon does (`<RFC 3339 ms> <text>\n`), with large writes: line `i`
+/// of `texts` at `ms(i)` milliseconds after 2025-01-01.
+fn write_log(path: &std::path::Path, texts: impl Iterator<Item = (u64, String)>) {
+    let start = UNIX_EPOCH + Duration::from_secs(1_735_689_600);
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path).unwrap());
+    for (ms, text) in texts {
+        let at = humantime::format_rfc3339_millis(start + Duration::from_millis(ms));
+        writeln!(out, "{at} {text}").unwrap();
+    }
+    out.flush().unwrap();
+}
+
+/// A sidecar that is defined and never started, with `lines` lines of history: `line i` at
+/// millisecond `i`, one in three on stderr (so `pm log` merges the two streams).
+fn big_history(pm: &Pm, name: &str, lines: u64) {
+    pm.ok(&["map", name, "--no-autostart", "--restart", "never", "--", "true"]);
+    let texts = |err: bool| (1..=lines).filter(move |i| (i % 3 == 0) == err).map(|i| (i, format!("line {i}")));
+    write_log(&pm.log_file(name, "out"), texts(false));
+    write_log(&pm.log_file(name, "err"), texts(true));
+}
+
+/// The peak resident memory of a process, in KiB (0 once it is gone).
+fn peak_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap_or("VmHWM: 0 kB");
+    line.split_whitespace().nth(1).and_then(|kib| kib.parse().ok()).unwrap_or(0)
+}
+
+/// Reads a child's stdout (or stderr) on a thread, a line at a time, into a channel; with
+/// `pause`, the reader takes a millisecond's rest every that many lines, as a slow terminal or
+/// pipe would (the pauses pace a consumer; they wait for nothing).
+fn lines_of(pipe: impl Read + Send + 'static, pause: Option<usize>) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for (i, line) in BufReader::new(pipe).lines().map_while(Result::ok).enumerate() {
+            if tx.send(line).is_err() {
+                return;
+            }
+            if let Some(every) = pause {
+                // A long look at the first screenful, then a moment every `every` lines.
+                let rest = if i == 0 { 4000 } else { 1 };
+                if i == 0 || i % every == every - 1 {
+                    std::thread::sleep(Duration::from_millis(rest));
+                }
+            }
+        }
+    });
+    rx
+}
+
+/// The text after ` | ` of a printed line.
+fn shown(line: &str) -> &str {
+    line.split_once(" | ").map_or(line, |(_, text)| text)
+}
+
+/// Kills and reaps a child on drop, so a failing test leaves nothing behind.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
-fn a_long_history_is_delivered_whole_to_a_reader_slower_than_the_daemon() {
+fn a_long_history_goes_whole_and_in_order_to_a_slow_reader_with_the_cli_s_memory_bounded() {
     let pm = Pm::new();
-    let n = 200_000;
-    let script = format!("seq 1 {n} | sed 's/^/line /'; exec sleep 1000");
-    pm.ok(&["map", "chatty", "--", "sh", "-c", &script]);
-    pm.ok(&["start", "chatty"]);
-    let file = pm.log_file("chatty", "out");
-    wait_until("every line is in the log file", Duration::from_secs(30), || lines(&file).len() == n);
-    // A reader that takes its time, as a terminal does (the pauses pace a consumer; they wait
-    // for nothing): `pm log` then prints slower than the daemon sends.
-    let mut log = pm.cmd(&["log", "chatty", "-n", &n.to_string()]).stdout(Stdio::piped()).spawn().unwrap();
-    let mut reader = BufReader::new(log.stdout.take().unwrap());
-    let mut out = String::new();
-    let mut chunk = String::new();
-    for read in 0.. {
-        if reader.read_line(&mut chunk).unwrap() == 0 {
+    let n = 1_000_000;
+    big_history(&pm, "chatty", n);
+    pm.ok(&["start", "pm"]);
+    let mut log = pm.cmd(&["log", "chatty", "-n", &n.to_string()]);
+    let mut log = Reaped(log.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap());
+    let pid = log.0.id();
+    let printed = lines_of(log.0.stdout.take().unwrap(), Some(1000));
+    // Every line, in time order across both streams, while the CLI's memory is sampled: it
+    // reads a notification only once the last one is printed, so it never holds the history.
+    let (mut next, mut peak) = (1, 0);
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while next <= n {
+        assert!(Instant::now() < deadline, "only {} of {n} lines within the deadline", next - 1);
+        peak = peak.max(peak_kib(pid));
+        let Ok(line) = printed.recv_timeout(Duration::from_millis(100)) else {
+            assert!(log.0.try_wait().unwrap().is_none(), "pm log ended after {} of {n} lines", next - 1);
+            continue;
+        };
+        let tag = if next % 3 == 0 { "chatty err" } else { "chatty" };
+        assert_eq!(line.split_once(' ').map(|(_, rest)| rest), Some(&*format!("{tag} | line {next}")), "{line}");
+        next += 1;
+    }
+    wait_until("pm log exits", Duration::from_secs(30), || log.0.try_wait().unwrap().is_some());
+    assert!(log.0.wait().unwrap().success());
+    assert!(printed.recv_timeout(Duration::from_secs(5)).is_err(), "nothing after the last line");
+    // About 50 MB of notifications went through it; a CLI that buffers what it cannot print yet
+    // holds tens of MB more after the reader's first pause alone.
+    assert!(peak < 40 * 1024, "pm log's peak memory was {peak} KiB");
+}
+
+#[test]
+fn a_big_pm_log_holds_up_neither_other_requests_nor_the_daemon_s_memory() {
+    let pm = Pm::new();
+    let n = 1_000_000;
+    big_history(&pm, "big", n);
+    pm.ok(&["map", "small", "--", "sh", "-c", "echo hello; exec sleep 1000"]);
+    pm.ok(&["start", "small"]);
+    wait_until("small's line is logged", Duration::from_secs(10), || {
+        last_line(&pm.log_file("small", "out")).ends_with(" hello")
+    });
+    let daemon = pm.daemon_pid().unwrap() as u32;
+    let before = peak_kib(daemon);
+    // A reader that stops after the first line: the daemon must wait for it, not read ahead.
+    let mut log = pm.cmd(&["log", "big", "-n", &n.to_string()]);
+    let mut log = Reaped(log.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap());
+    let mut stdout = BufReader::new(log.0.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.ends_with("big | line 1\n"), "{first}");
+    // Other requests are answered meanwhile, and the big read is still going on after them.
+    for _ in 0..3 {
+        let status = run_with_deadline(pm.cmd(&["status", "--json"]), Duration::from_secs(10));
+        assert!(status.status.success() && String::from_utf8_lossy(&status.stdout).contains("small"));
+        let small = run_with_deadline(pm.cmd(&["log", "small"]), Duration::from_secs(10));
+        assert!(String::from_utf8_lossy(&small.stdout).contains("small | hello"), "{small:?}");
+    }
+    assert!(log.0.try_wait().unwrap().is_none(), "the big pm log finished: the reader was not slow enough");
+    // What the daemon holds of a history it cannot send is bounded (the connection's queue),
+    // far below the history (about 55 MB of lines, several times that as notifications).
+    let grew = peak_kib(daemon).saturating_sub(before);
+    assert!(grew < 100 * 1024, "the daemon's peak memory grew by {grew} KiB");
+    // Then all of it arrives.
+    let rest = lines_of(stdout, None);
+    let mut count = 1;
+    let mut last = String::new();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while let Ok(line) = rest.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        count += 1;
+        last = line;
+    }
+    assert_eq!(count, n, "the last line: {last}");
+    assert!(last.ends_with(&format!("big | line {n}")), "{last}");
+    assert!(log.0.wait().unwrap().success());
+}
+
+#[test]
+fn a_follower_that_falls_behind_is_told_how_many_lines_it_missed_and_follows_on() {
+    let pm = Pm::new();
+    // A burst far larger than what the daemon queues for one connection (32 MiB), written
+    // while the follower does not read, then one more line once the burst is over.
+    let script = "echo ready; while [ ! -e go ]; do sleep 0.02; done; \
+                  seq 1 200000 | awk '{ printf \"burst %d %0400d\\n\", $1, 0 }'; \
+                  while [ ! -e later ]; do sleep 0.02; done; echo after the burst; exec sleep 1000";
+    pm.ok(&["map", "flood", "--ready", "log:^ready$", "--", "sh", "-c", script]);
+    pm.ok(&["start", "flood"]);
+    let mut follower = pm.cmd(&["log", "flood", "-n", "1", "-f"]);
+    let mut follower = Reaped(follower.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap());
+    let mut stdout = BufReader::new(follower.0.stdout.take().unwrap());
+    let notices = lines_of(follower.0.stderr.take().unwrap(), None);
+    // Once the history line is printed, the follower is subscribed to live lines.
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.ends_with("flood | ready\n"), "{first}");
+    pm.write("go", "");
+    let file = pm.log_file("flood", "out");
+    let burst = 200_000;
+    wait_until("the burst is in the log file", Duration::from_secs(120), || {
+        last_line(&file).contains(&format!(" burst {burst} "))
+    });
+    pm.write("later", "");
+    wait_until("the line after the burst is logged", Duration::from_secs(30), || {
+        last_line(&file).ends_with(" after the burst")
+    });
+    // Now it reads: what was queued for it, the notice, then the lines that came after.
+    let printed = lines_of(stdout, None);
+    let mut seen = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let line = printed.recv_timeout(deadline.saturating_duration_since(Instant::now()));
+        let line = line.unwrap_or_else(|_| panic!("no `after the burst` within the deadline ({seen} lines before)"));
+        if shown(&line) == "after the burst" {
             break;
         }
-        out.push_str(&chunk);
-        chunk.clear();
-        if read % 100 == 0 {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        assert!(shown(&line).starts_with("burst "), "{line}");
+        seen += 1;
     }
-    assert!(log.wait().unwrap().success());
-    let printed: Vec<&str> = out.lines().collect();
-    assert_eq!(printed.len(), n, "the last line printed: {:?}", printed.last());
-    assert!(printed[0].ends_with("chatty | line 1"), "{}", printed[0]);
-    assert!(printed[n - 1].ends_with(&format!("chatty | line {n}")), "{}", printed[n - 1]);
+    assert!(seen < burst, "all {seen} lines of the burst were shown: the follower never fell behind");
+    assert!(follower.0.try_wait().unwrap().is_none(), "the follower still follows");
+    // Its notices were written before the lines that came after them; once it is gone, every
+    // one of them has been read.
+    drop(follower);
+    let mut skipped = 0;
+    while let Ok(notice) = notices.recv_timeout(Duration::from_secs(10)) {
+        skipped += notice
+            .strip_prefix("pm: ")
+            .and_then(|n| n.split_once(" lines skipped while following"))
+            .and_then(|(n, _)| n.parse::<usize>().ok())
+            .unwrap_or_else(|| panic!("{notice}"));
+    }
+    assert_eq!(seen + skipped, burst, "the lines shown and those said to be skipped make the burst");
+}
+
+/// The last line of a file (read from its end).
+fn last_line(path: &std::path::Path) -> String {
+    let Ok(mut file) = std::fs::File::open(path) else { return String::new() };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let from = len.saturating_sub(4096);
+    std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(from)).unwrap();
+    let mut tail = String::new();
+    let _ = file.read_to_string(&mut tail);
+    tail.trim_end_matches('\n').rsplit('\n').next().unwrap_or_default().to_string()
 }

@@ -86,8 +86,9 @@ impl PmApiServer for Api {
         name: String,
         lines: usize,
         follow: bool,
+        chunks: Option<bool>,
     ) -> SubscriptionResult {
-        logs::logs(self, pending, name, lines, follow).await
+        logs::logs(self, pending, name, lines, follow, chunks.unwrap_or(false)).await
     }
     async fn events(&self, pending: PendingSubscriptionSink, name: Option<String>) -> SubscriptionResult {
         events::events(self, pending, name).await

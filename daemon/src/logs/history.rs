@@ -1,80 +1,687 @@
-//! `pm log -n`: the last lines of an instance's files, read from the end.
+//! `pm log -n`: the last lines of instances' files, both streams merged in time order.
+//!
+//! Two passes, both blocking file I/O for `spawn_blocking`, both linear in what is returned and
+//! bounded in memory whatever N is:
+//! - backward ([`LogHub::open_history`]): each file is read from its end, a block at a time, and
+//!   the files are merged newest first until N lines are counted. This pass only learns where
+//!   each file's share of the history starts;
+//! - forward ([`History::read_batch`]): those ranges are read again (from the page cache) in
+//!   blocks, merged oldest first, and handed out a bounded batch at a time, as notifications
+//!   ready to send. The caller asks for the next batch once the last one is on its way, so the
+//!   history goes at the reader's pace.
+//!
+//! Lines are merged by their timestamps (fixed-width RFC 3339, so text order is time order);
+//! equal timestamps keep the order of the instances given, `out` before `err`, and each file's
+//! own order.
 
 use super::LogHub;
-use pm_protocol::{LogLine, LogStream};
-use std::io::{Read, Seek, SeekFrom};
-use std::path::Path;
+use pm_protocol::status::LogEvent;
+use pm_protocol::{LogLine, LogRun, LogStream};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::fs::File;
+use std::io;
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
+
+/// Bytes read from a file at a time.
+const BLOCK: usize = 64 * 1024;
+/// Text of one `lines` notification, about (a single longer line makes a longer one).
+const CHUNK: usize = 64 * 1024;
+/// Lines of the last millisecond of a file kept to tell its history from its live lines.
+const SEAM: usize = 1024;
+
+/// One file of the history.
+struct Source {
+    instance: String,
+    stream: LogStream,
+    file: File,
+    /// Its length when the history was opened: lines written later are live ones.
+    end: u64,
+}
+
+/// The history of some instances, read forward a batch at a time ([`History::read_batch`]).
+pub struct History {
+    sources: Vec<Source>,
+    readers: Vec<Forward>,
+    /// The readers that have a next line, oldest first.
+    heads: BinaryHeap<Reverse<Key>>,
+    seen: Seen,
+}
 
 impl LogHub {
-    /// The last `n` lines of the instances' logs, both streams merged in time order.
-    pub fn history(&self, instances: &[String], n: usize) -> Vec<LogLine> {
-        let mut lines = Vec::new();
+    /// Finds the last `n` lines of the instances' logs (the backward pass; blocking). With
+    /// `follow`, also notes the end of each file, to tell history from live lines ([`Seen`]).
+    pub fn open_history(&self, instances: &[String], n: usize, follow: bool) -> History {
+        let mut sources = Vec::new();
         for instance in instances {
             for stream in [LogStream::Out, LogStream::Err] {
                 let path = self.home.log_file(instance, stream);
-                for raw in tail(&path, n).unwrap_or_default() {
-                    let (at, line) = raw.split_once(' ').unwrap_or(("", raw.as_str()));
-                    lines.push(LogLine {
-                        instance: instance.clone(),
-                        stream,
-                        at: at.to_string(),
-                        line: line.to_string(),
-                    });
+                let Ok(file) = File::open(&path) else { continue };
+                let Ok(meta) = file.metadata() else { continue };
+                sources.push(Source { instance: instance.clone(), stream, file, end: meta.len() });
+            }
+        }
+        let starts = starts(&sources, n);
+        let mut seen = Seen::default();
+        if follow {
+            for source in &sources {
+                if let Some(seam) = seam(source) {
+                    let pair = seen.files.entry(source.instance.clone()).or_default();
+                    pair[source.stream as usize] = Some(seam);
                 }
             }
         }
-        // Timestamps are fixed-width RFC 3339, so text order is time order; the sort is stable.
-        lines.sort_by(|a, b| a.at.cmp(&b.at));
-        let skip = lines.len().saturating_sub(n);
-        lines.split_off(skip)
+        // Only the files with lines in the history stay open.
+        let (sources, readers): (Vec<Source>, Vec<Forward>) = sources
+            .into_iter()
+            .zip(starts)
+            .filter(|(source, start)| *start < source.end)
+            .map(|(source, start)| {
+                let reader = Forward::new(&source, start);
+                (source, reader)
+            })
+            .unzip();
+        let heads = readers.iter().enumerate().filter_map(|(i, r)| Some(Reverse(key(r.ts()?, i)))).collect();
+        History { sources, readers, heads, seen }
+    }
+
+    /// The last `n` lines, all at once (for tests: the daemon streams them).
+    #[cfg(test)]
+    pub fn history(&self, instances: &[String], n: usize) -> Vec<LogLine> {
+        let mut history = self.open_history(instances, n, false);
+        let mut lines = Vec::new();
+        while let Some(runs) = history.next_chunk() {
+            for run in runs {
+                lines.extend(run.lines().map(|(at, line)| LogLine {
+                    instance: run.instance.clone(),
+                    stream: run.stream,
+                    at: at.to_string(),
+                    line: line.to_string(),
+                }));
+            }
+        }
+        lines
     }
 }
 
-/// The last `n` lines of a file, read backwards in blocks so a large log costs only its tail.
-fn tail(path: &Path, n: usize) -> std::io::Result<Vec<String>> {
-    if n == 0 {
-        return Ok(Vec::new());
+impl History {
+    /// The next events, with about `budget` bytes of lines in all, each with the bytes of its
+    /// lines: `Lines` of about [`CHUNK`] bytes each when `chunked`, else one `Line` per line.
+    /// Empty once everything was read.
+    pub fn read_batch(&mut self, chunked: bool, budget: usize) -> Vec<(LogEvent, usize)> {
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        while bytes < budget {
+            let Some(runs) = self.next_chunk() else { break };
+            if chunked {
+                let len = runs.iter().map(|run| run.text.len()).sum();
+                bytes += len;
+                batch.push((LogEvent::Lines(runs), len));
+                continue;
+            }
+            for run in &runs {
+                for (at, line) in run.lines() {
+                    let len = at.len() + line.len() + 2;
+                    bytes += len;
+                    let line = LogLine {
+                        instance: run.instance.clone(),
+                        stream: run.stream,
+                        at: at.to_string(),
+                        line: line.to_string(),
+                    };
+                    batch.push((LogEvent::Line(line), len));
+                }
+            }
+        }
+        batch
     }
-    let mut file = std::fs::File::open(path)?;
-    let mut start = file.metadata()?.len();
-    // Read backwards block by block, counting only each new block's newlines, and join once:
-    // linear in what is read (n whole lines need n + 1 newlines from the end, or the file start).
-    let mut blocks = Vec::new();
-    let mut newlines = 0;
-    const BLOCK: u64 = 64 * 1024;
-    while start > 0 && newlines <= n {
-        let from = start.saturating_sub(BLOCK);
-        let mut block = vec![0; (start - from) as usize];
-        file.seek(SeekFrom::Start(from))?;
-        file.read_exact(&mut block)?;
-        newlines += block.iter().filter(|&&b| b == b'\n').count();
-        blocks.push(block);
-        start = from;
+
+    /// What the live stream must skip: the lines that were already in the files.
+    pub fn into_seen(self) -> Seen {
+        self.seen
     }
-    let chunk: Vec<u8> = blocks.into_iter().rev().flatten().collect();
-    let text = String::from_utf8_lossy(&chunk);
-    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-    if start > 0 && !lines.is_empty() {
-        lines.remove(0); // a partial first line
+
+    /// The next lines in time order, about [`CHUNK`] bytes of them, as runs of one file each.
+    fn next_chunk(&mut self) -> Option<Vec<LogRun>> {
+        let mut runs: Vec<(usize, Vec<u8>)> = Vec::new();
+        let mut len = 0;
+        while len < CHUNK {
+            // The oldest head goes first; it may go on as long as it stays older than the next.
+            let Some(Reverse(Key { i: leader, .. })) = self.heads.pop() else { break };
+            let next = self.heads.peek().map(|Reverse(next)| *next);
+            let reader = &mut self.readers[leader];
+            let range = reader.take(leader, next, CHUNK - len);
+            let text = &reader.buf[range];
+            match runs.last_mut() {
+                Some((source, run)) if *source == leader => run.extend_from_slice(text),
+                _ => runs.push((leader, text.to_vec())),
+            }
+            len += text.len();
+            if text.last() != Some(&b'\n')
+                && let Some((_, run)) = runs.last_mut()
+            {
+                // A file's last line, still being written.
+                run.push(b'\n');
+                len += 1;
+            }
+            if let Err(e) = reader.fill(&self.sources[leader]) {
+                warn_unreadable(&self.sources[leader], &e);
+                reader.stop();
+            }
+            if let Some(ts) = reader.ts() {
+                self.heads.push(Reverse(key(ts, leader)));
+            }
+        }
+        if runs.is_empty() {
+            return None;
+        }
+        let runs = runs
+            .into_iter()
+            .map(|(i, text)| LogRun {
+                instance: self.sources[i].instance.clone(),
+                stream: self.sources[i].stream,
+                text: String::from_utf8(text).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+            })
+            .collect();
+        Some(runs)
     }
-    let skip = lines.len().saturating_sub(n);
-    Ok(lines.split_off(skip))
+}
+
+/// Where each file's share of the last `n` lines starts: the files are read backwards and
+/// merged newest first until `n` lines are counted.
+fn starts(sources: &[Source], n: usize) -> Vec<u64> {
+    let mut readers: Vec<Backward> = sources
+        .iter()
+        .map(|source| {
+            let mut reader = Backward::new(source.end);
+            if let Err(e) = reader.find_head(&source.file) {
+                warn_unreadable(source, &e);
+                reader.stop();
+            }
+            reader
+        })
+        .collect();
+    // The newest head goes first, as long as it stays newer than the next one.
+    let mut heads: BinaryHeap<Key> = readers.iter().enumerate().filter_map(|(i, r)| Some(key(r.ts()?, i))).collect();
+    let mut remaining = n;
+    while remaining > 0 {
+        let Some(Key { i: leader, .. }) = heads.pop() else { break };
+        let next = heads.peek().copied();
+        let (reader, file) = (&mut readers[leader], &sources[leader].file);
+        let popped = match next {
+            None => reader.pop_many(file, remaining),
+            Some(next) => reader.pop_while(file, remaining, |ts| key(ts, leader) > next),
+        };
+        match popped {
+            Ok(popped) => remaining -= popped,
+            Err(e) => {
+                warn_unreadable(&sources[leader], &e);
+                reader.stop();
+            }
+        }
+        if let Some(ts) = reader.ts() {
+            heads.push(key(ts, leader));
+        }
+    }
+    readers.iter().map(Backward::cut).collect()
+}
+
+/// Where a line goes in the merge: by its timestamp (the first 32 bytes; a real one has 24),
+/// then by its file's place among the instances given and their streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Key {
+    ts: [u8; 32],
+    i: usize,
+}
+
+fn key(ts: &[u8], i: usize) -> Key {
+    let mut key = Key { ts: [0; 32], i };
+    let len = ts.len().min(32);
+    key.ts[..len].copy_from_slice(&ts[..len]);
+    key
+}
+
+/// The timestamp of a line: its text up to the first space.
+fn ts_of(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let head = &line[..line.len().min(64)];
+    match memchr::memchr(b' ', head) {
+        Some(space) => &line[..space],
+        None => line,
+    }
+}
+
+fn warn_unreadable(source: &Source, e: &io::Error) {
+    tracing::warn!("{}: cannot read its {} log: {e}", source.instance, source.stream.file_suffix());
+}
+
+/// Reads a file backwards, a line at a time or many at once.
+struct Backward {
+    /// File offset of `buf[0]`.
+    lo: u64,
+    /// The part of the file before the lines taken so far that has been read.
+    buf: Vec<u8>,
+    /// Where the last line of `buf` starts, if there is one.
+    head: Option<usize>,
+    /// The buffer before the last read, for the next.
+    spare: Vec<u8>,
+}
+
+impl Backward {
+    /// The timestamp of the last line not taken yet, if there is one.
+    fn ts(&self) -> Option<&[u8]> {
+        self.head.map(|h| ts_of(&self.buf[h..]))
+    }
+
+    fn new(end: u64) -> Backward {
+        Backward { lo: end, buf: Vec::new(), head: None, spare: Vec::new() }
+    }
+
+    /// Where the lines taken so far start in the file.
+    fn cut(&self) -> u64 {
+        self.lo + self.buf.len() as u64
+    }
+
+    /// Takes nothing more from this file.
+    fn stop(&mut self) {
+        self.lo += self.buf.len() as u64;
+        self.buf.clear();
+        self.head = None;
+    }
+
+    /// Finds where the last line of `buf` starts, reading further back as needed. The line
+    /// ends at the end of `buf`, with its newline (or without, the file's unfinished last line).
+    fn find_head(&mut self, file: &File) -> io::Result<()> {
+        loop {
+            if self.buf.is_empty() && self.lo == 0 {
+                self.head = None;
+                return Ok(());
+            }
+            if let Some(nl) = memchr::memrchr(b'\n', &self.buf[..self.buf.len().saturating_sub(1)]) {
+                self.head = Some(nl + 1);
+                return Ok(());
+            }
+            if self.lo == 0 {
+                self.head = Some(0);
+                return Ok(());
+            }
+            self.read_before(file)?;
+        }
+    }
+
+    /// Reads the block before `buf`.
+    fn read_before(&mut self, file: &File) -> io::Result<()> {
+        let len = (BLOCK as u64).min(self.lo) as usize;
+        let from = self.lo - len as u64;
+        let mut block = std::mem::take(&mut self.spare);
+        block.clear();
+        block.resize(len, 0);
+        file.read_exact_at(&mut block, from)?;
+        block.extend_from_slice(&self.buf);
+        self.spare = std::mem::replace(&mut self.buf, block);
+        self.lo = from;
+        Ok(())
+    }
+
+    /// Takes the last line.
+    fn pop(&mut self, file: &File) -> io::Result<()> {
+        if let Some(head) = self.head {
+            self.buf.truncate(head);
+            self.find_head(file)?;
+        }
+        Ok(())
+    }
+
+    /// Takes lines while `keep_going` says so of the next one's timestamp (and the first one in
+    /// any case), at most `max`; how many.
+    fn pop_while(&mut self, file: &File, max: usize, keep_going: impl Fn(&[u8]) -> bool) -> io::Result<usize> {
+        let mut popped = 0;
+        while popped < max && self.head.is_some() {
+            self.pop(file)?;
+            popped += 1;
+            if !self.ts().is_some_and(&keep_going) {
+                break;
+            }
+        }
+        Ok(popped)
+    }
+
+    /// Takes up to `max` lines, counting newlines a block at a time; how many.
+    fn pop_many(&mut self, file: &File, max: usize) -> io::Result<usize> {
+        let mut popped = 0;
+        while popped < max && self.head.is_some() {
+            // Each newline before the last byte starts a line that is taken.
+            let mut cut = None;
+            for nl in memchr::memrchr_iter(b'\n', &self.buf[..self.buf.len() - 1]) {
+                popped += 1;
+                cut = Some(nl + 1);
+                if popped == max {
+                    break;
+                }
+            }
+            if let Some(cut) = cut {
+                self.buf.truncate(cut);
+            }
+            if popped == max {
+                break;
+            }
+            // `buf` is one line now: the file's first, or one that starts further back.
+            if self.lo == 0 {
+                popped += 1;
+                self.buf.clear();
+                break;
+            }
+            self.read_before(file)?;
+        }
+        self.find_head(file)?;
+        Ok(popped)
+    }
+}
+
+/// Reads a file forward from where its history starts to where it ended when opened.
+struct Forward {
+    /// Next file offset to read, and the end.
+    next: u64,
+    end: u64,
+    buf: Vec<u8>,
+    /// Start of what is not taken yet in `buf`.
+    pos: usize,
+    /// End of the next line in `buf` (after its newline), if there is a next line.
+    line_end: Option<usize>,
+}
+
+impl Forward {
+    /// The timestamp of the next line, if there is one.
+    fn ts(&self) -> Option<&[u8]> {
+        self.line_end.map(|end| ts_of(&self.buf[self.pos..end]))
+    }
+
+    fn new(source: &Source, start: u64) -> Forward {
+        let mut reader = Forward { next: start, end: source.end, buf: Vec::new(), pos: 0, line_end: None };
+        if let Err(e) = reader.fill(source) {
+            warn_unreadable(source, &e);
+            reader.stop();
+        }
+        reader
+    }
+
+    fn stop(&mut self) {
+        self.next = self.end;
+        self.buf.clear();
+        self.pos = 0;
+        self.line_end = None;
+    }
+
+    /// Makes sure the next line is whole in `buf`, reading on as needed.
+    fn fill(&mut self, source: &Source) -> io::Result<()> {
+        loop {
+            if let Some(nl) = memchr::memchr(b'\n', &self.buf[self.pos..]) {
+                self.line_end = Some(self.pos + nl + 1);
+                return Ok(());
+            }
+            if self.next >= self.end {
+                // What is left is the file's unfinished last line, if anything.
+                self.line_end = (self.pos < self.buf.len()).then_some(self.buf.len());
+                return Ok(());
+            }
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+            let len = (BLOCK as u64).min(self.end - self.next) as usize;
+            let old = self.buf.len();
+            self.buf.resize(old + len, 0);
+            source.file.read_exact_at(&mut self.buf[old..], self.next)?;
+            self.next += len as u64;
+        }
+    }
+
+    /// Takes the next lines (at least one) while they come before `next` (this is reader
+    /// `me`), within about `room` bytes; the range of `buf` they are in. Call
+    /// [`Forward::fill`] after.
+    fn take(&mut self, me: usize, next: Option<Key>, room: usize) -> Range<usize> {
+        let start = self.pos;
+        let Some(first_end) = self.line_end else { return start..start };
+        // Whole lines in `buf` within `room` (the unfinished last line of the file counts).
+        let window = &self.buf[start..self.buf.len().min(start + room.max(1))];
+        let whole_end = if self.next >= self.end && start + window.len() == self.buf.len() {
+            self.buf.len()
+        } else {
+            memchr::memrchr(b'\n', window).map_or(first_end, |nl| start + nl + 1).max(first_end)
+        };
+        let before = |line: &[u8]| next.is_none_or(|next| key(ts_of(line), me) < next);
+        // Most often every line up to there comes first: one look at the last one says so.
+        let last_start = memchr::memrchr(b'\n', &self.buf[start..whole_end - 1]).map_or(start, |nl| start + nl + 1);
+        let end = if before(&self.buf[last_start..whole_end]) {
+            whole_end
+        } else {
+            let mut end = first_end;
+            while end < whole_end {
+                let line_end = memchr::memchr(b'\n', &self.buf[end..whole_end]).map_or(whole_end, |nl| end + nl + 1);
+                if !before(&self.buf[end..line_end]) {
+                    break;
+                }
+                end = line_end;
+            }
+            end
+        };
+        self.pos = end;
+        self.line_end = None;
+        start..end
+    }
+}
+
+/// What the history held of each file, so that the live stream, which starts before the files
+/// are read, does not repeat it: a file's live lines repeat its history until the first one
+/// newer than its last line, or of the same millisecond but not among its last lines.
+#[derive(Default)]
+pub struct Seen {
+    /// Per instance, the out and err files.
+    files: HashMap<String, [Option<Seam>; 2]>,
+}
+
+struct Seam {
+    /// The timestamp of the file's last line.
+    last: String,
+    /// The file's last lines with that timestamp (the newest [`SEAM`]).
+    lines: VecDeque<String>,
+    /// A live line newer than the history came: every later one is new too.
+    caught_up: bool,
+}
+
+impl Seen {
+    /// Whether a live line is new (it was not in the history), in the order they come.
+    pub fn is_new(&mut self, line: &LogLine) -> bool {
+        let Some(Some(seam)) = self.files.get_mut(line.instance.as_str()).map(|pair| &mut pair[line.stream as usize])
+        else {
+            return true;
+        };
+        if seam.caught_up {
+            return true;
+        }
+        let repeated = match line.at.as_str().cmp(seam.last.as_str()) {
+            std::cmp::Ordering::Less => true,
+            std::cmp::Ordering::Equal => match seam.lines.iter().position(|l| *l == line.line) {
+                Some(i) => {
+                    seam.lines.drain(..=i);
+                    true
+                }
+                None => false,
+            },
+            std::cmp::Ordering::Greater => false,
+        };
+        seam.caught_up = !repeated;
+        !repeated
+    }
+}
+
+/// The last timestamp of a file and its lines with it.
+fn seam(source: &Source) -> Option<Seam> {
+    read_seam(source).unwrap_or_else(|e| {
+        warn_unreadable(source, &e);
+        None
+    })
+}
+
+fn read_seam(source: &Source) -> io::Result<Option<Seam>> {
+    let mut reader = Backward::new(source.end);
+    reader.find_head(&source.file)?;
+    let Some(last) = reader.ts().map(<[u8]>::to_vec) else { return Ok(None) };
+    let mut lines = VecDeque::new();
+    while lines.len() < SEAM
+        && let Some(head) = reader.head
+        && ts_of(&reader.buf[head..]) == last.as_slice()
+    {
+        let raw = String::from_utf8_lossy(&reader.buf[head..]);
+        let raw = raw.strip_suffix('\n').unwrap_or(&raw);
+        lines.push_front(raw.split_once(' ').map_or(raw, |(_, text)| text).to_string());
+        reader.pop(&source.file)?;
+    }
+    Ok(Some(Seam { last: String::from_utf8_lossy(&last).into_owned(), lines, caught_up: false }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::home::Home;
+
+    fn hub() -> (tempfile::TempDir, LogHub) {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path());
+        home.create().unwrap();
+        (dir, LogHub::new(home))
+    }
+
+    fn stamp(ms: u64) -> String {
+        humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms)).to_string()
+    }
+
+    fn texts(lines: &[LogLine]) -> Vec<String> {
+        lines.iter().map(|l| l.line.clone()).collect()
+    }
 
     #[test]
-    fn tail_reads_only_the_last_lines_across_blocks() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("x.log");
-        let text: String = (0..50_000).map(|i| format!("line {i}\n")).collect();
-        std::fs::write(&path, text).unwrap();
-        assert_eq!(tail(&path, 3).unwrap(), vec!["line 49997", "line 49998", "line 49999"]);
-        assert_eq!(tail(&path, 0).unwrap(), Vec::<String>::new());
-        assert_eq!(tail(&path, 60_000).unwrap().len(), 50_000);
+    fn the_last_lines_of_one_file_across_blocks() {
+        let (_dir, hub) = hub();
+        let text: String = (0..50_000).map(|i| format!("{} line {i}\n", stamp(i))).collect();
+        std::fs::write(hub.home.log_file("x", LogStream::Out), text).unwrap();
+        let x = ["x".to_string()];
+        assert_eq!(texts(&hub.history(&x, 3)), ["line 49997", "line 49998", "line 49999"]);
+        assert!(hub.history(&x, 0).is_empty());
+        assert_eq!(hub.history(&x, 60_000).len(), 50_000);
         let last: Vec<String> = (10_000..50_000).map(|i| format!("line {i}")).collect();
-        assert_eq!(tail(&path, 40_000).unwrap(), last, "whole lines, in order, across many blocks");
+        assert_eq!(texts(&hub.history(&x, 40_000)), last, "whole lines, in order, across many blocks");
+    }
+
+    #[test]
+    fn streams_and_instances_merge_in_time_order_and_ties_keep_their_order() {
+        let (_dir, hub) = hub();
+        // out: even milliseconds; err: every third; b: every fifth, with ties among them all.
+        let file = |instance: &str, stream, every: u64| {
+            let text: String = (0..30_000)
+                .filter(|i| i % every == 0)
+                .map(|i| format!("{} {instance}-{} {i}\n", stamp(i), stream as usize))
+                .collect();
+            std::fs::write(hub.home.log_file(instance, stream), text).unwrap();
+        };
+        file("a", LogStream::Out, 2);
+        file("a", LogStream::Err, 3);
+        file("b", LogStream::Out, 5);
+        let names = ["a".to_string(), "b".to_string()];
+        let mut all = Vec::new();
+        for i in 0..30_000 {
+            for (instance, stream, every) in [("a", 0, 2), ("a", 1, 3), ("b", 0, 5)] {
+                if i % every == 0 {
+                    all.push(format!("{instance}-{stream} {i}"));
+                }
+            }
+        }
+        for n in [0, 1, 2, 7, 1000, 12_345, all.len(), all.len() + 10] {
+            let want = &all[all.len().saturating_sub(n)..];
+            assert_eq!(texts(&hub.history(&names, n)), want, "n = {n}");
+        }
+    }
+
+    #[test]
+    fn many_instances_merge_in_time_order() {
+        let (_dir, hub) = hub();
+        let names: Vec<String> = (0..60).map(|k| format!("i{k:02}")).collect();
+        for (k, name) in names.iter().enumerate() {
+            // Instance k logs at every millisecond that is k modulo 7, twice at some.
+            let text: String = (0..3000u64)
+                .filter(|ms| ms % 7 == k as u64 % 7)
+                .flat_map(|ms| {
+                    let twice = if ms % 5 == 0 { 2 } else { 1 };
+                    (0..twice).map(move |t| format!("{} {name} {ms} {t}\n", stamp(ms)))
+                })
+                .collect();
+            std::fs::write(hub.home.log_file(name, LogStream::Out), text).unwrap();
+        }
+        let mut all = Vec::new();
+        for ms in 0..3000u64 {
+            for (k, name) in names.iter().enumerate() {
+                if ms % 7 == k as u64 % 7 {
+                    all.extend((0..if ms % 5 == 0 { 2 } else { 1 }).map(|t| format!("{name} {ms} {t}")));
+                }
+            }
+        }
+        for n in [1, 59, 1000, all.len()] {
+            assert_eq!(texts(&hub.history(&names, n)), &all[all.len() - n..], "n = {n}");
+        }
+    }
+
+    #[test]
+    fn long_lines_an_unfinished_last_line_and_missing_files() {
+        let (_dir, hub) = hub();
+        let long = "y".repeat(3 * BLOCK + 17);
+        let text = format!("{} a\n{} {long}\n{} b\n{} unfinished", stamp(1), stamp(2), stamp(3), stamp(4));
+        std::fs::write(hub.home.log_file("x", LogStream::Out), text).unwrap();
+        let x = ["x".to_string(), "missing".to_string()];
+        assert_eq!(texts(&hub.history(&x, 3)), [long.as_str(), "b", "unfinished"]);
+        assert_eq!(texts(&hub.history(&x, 10)), ["a", long.as_str(), "b", "unfinished"]);
+    }
+
+    #[test]
+    fn batches_are_bounded_and_chunks_carry_many_lines() {
+        let (_dir, hub) = hub();
+        let text: String = (0..100_000).map(|i| format!("{} line {i}\n", stamp(i))).collect();
+        std::fs::write(hub.home.log_file("x", LogStream::Out), &text).unwrap();
+        let mut history = hub.open_history(&["x".to_string()], 100_000, false);
+        let mut lines = 0;
+        let mut batches = 0;
+        loop {
+            let batch = history.read_batch(true, 4 * CHUNK);
+            if batch.is_empty() {
+                break;
+            }
+            batches += 1;
+            let bytes: usize = batch.iter().map(|(_, len)| len).sum();
+            assert!(bytes < 6 * CHUNK, "a batch of {bytes} bytes");
+            for (event, _) in batch {
+                let LogEvent::Lines(runs) = event else { panic!("{event:?}") };
+                for run in runs {
+                    for (at, line) in run.lines() {
+                        assert_eq!(line, format!("line {lines}"));
+                        assert_eq!(at, stamp(lines));
+                        lines += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(lines, 100_000);
+        assert!(batches > 10, "{batches} batches");
+    }
+
+    #[test]
+    fn live_lines_already_in_the_history_are_not_repeated() {
+        let (_dir, hub) = hub();
+        let text = format!("{} a\n{} b\n{} c\n", stamp(1), stamp(2), stamp(2));
+        std::fs::write(hub.home.log_file("x", LogStream::Out), text).unwrap();
+        let mut seen = hub.open_history(&["x".to_string()], 1, true).into_seen();
+        let line = |ms, text: &str, stream| LogLine { instance: "x".into(), stream, at: stamp(ms), line: text.into() };
+        assert!(!seen.is_new(&line(1, "a", LogStream::Out)), "older");
+        assert!(!seen.is_new(&line(2, "c", LogStream::Out)), "the same millisecond, in the history");
+        assert!(seen.is_new(&line(2, "c", LogStream::Out)), "the same line again, written after");
+        assert!(seen.is_new(&line(1, "clock went back", LogStream::Out)), "caught up");
+        assert!(seen.is_new(&line(0, "no err file", LogStream::Err)));
     }
 }
