@@ -1,7 +1,8 @@
 //! The daemon's log writer. tracing-subscriber reports a failed write with `eprintln!`, which
 //! panics when stderr itself is what fails (`pm daemon 2>/dev/full`, a full disk under
 //! daemon.log): a log line must never cost the daemon. So a line that cannot be written is
-//! dropped and counted, and once writing works again one line says how many were lost.
+//! dropped and counted, and once writing works again one line says how many were lost (on a line
+//! of its own, also when the disk cut the last one short).
 
 use std::io::{self, Write};
 use std::sync::{Mutex, PoisonError};
@@ -18,6 +19,8 @@ pub struct Lossy<M> {
 struct Lost {
     lines: u64,
     error: Option<io::Error>,
+    /// The output ends in part of a line (a write failed part-way).
+    torn: bool,
 }
 
 impl<M> Lossy<M> {
@@ -43,13 +46,19 @@ pub struct LossyWriter<'a, W> {
 impl<W: Write> Write for LossyWriter<'_, W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         // Held while writing, so the count of lost lines comes out before any later line.
-        let mut lost = self.lost.lock().unwrap_or_else(PoisonError::into_inner);
-        let said = lost.error.as_ref().map(|error| format!("{} daemon log lines lost: {error}\n", lost.lines));
+        let lost = &mut *self.lost.lock().unwrap_or_else(PoisonError::into_inner);
+        let said = lost.error.as_ref().map(|error| {
+            let fresh_line = if lost.torn { "\n" } else { "" };
+            format!("{fresh_line}{} daemon log lines lost: {error}\n", lost.lines)
+        });
         let result = match said {
-            Some(said) => self.inner.write_all(said.as_bytes()).map(|()| *lost = Lost::default()),
+            Some(said) => whole(&mut self.inner, said.as_bytes(), &mut lost.torn).map(|()| {
+                lost.lines = 0;
+                lost.error = None;
+            }),
             None => Ok(()),
         };
-        if let Err(e) = result.and_then(|()| self.inner.write_all(buf)) {
+        if let Err(e) = result.and_then(|()| whole(&mut self.inner, buf, &mut lost.torn)) {
             lost.lines += 1;
             lost.error = Some(e);
         }
@@ -63,26 +72,47 @@ impl<W: Write> Write for LossyWriter<'_, W> {
     }
 }
 
+/// `write_all`, noting in `torn` whether what was written ends mid-line.
+fn whole(out: &mut impl Write, mut bytes: &[u8], torn: &mut bool) -> io::Result<()> {
+    while !bytes.is_empty() {
+        match out.write(bytes) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                *torn = bytes[n - 1] != b'\n';
+                bytes = &bytes[n..];
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-    /// A writer into `out` that fails while `broken` is set.
+    /// A writer into `out` that fails while `broken` is set, after taking `room` more bytes.
     #[derive(Clone, Default)]
     struct Flaky {
         out: Arc<Mutex<Vec<u8>>>,
         broken: Arc<AtomicBool>,
+        room: Arc<AtomicUsize>,
     }
 
     impl Write for Flaky {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            if self.broken.load(Ordering::SeqCst) {
+            let n = match self.broken.load(Ordering::SeqCst) {
+                true => buf.len().min(self.room.swap(0, Ordering::SeqCst)),
+                false => buf.len(),
+            };
+            if n == 0 {
                 return Err(io::Error::from_raw_os_error(28));
             }
-            self.out.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
+            self.out.lock().unwrap().extend_from_slice(&buf[..n]);
+            Ok(n)
         }
 
         fn flush(&mut self) -> io::Result<()> {
@@ -108,5 +138,25 @@ mod tests {
         let out = String::from_utf8(flaky.out.lock().unwrap().clone()).unwrap();
         let lost = io::Error::from_raw_os_error(28);
         assert_eq!(out, format!("one\n2 daemon log lines lost: {lost}\nfour\nfive\n"));
+    }
+
+    #[test]
+    fn a_line_the_failure_cut_short_is_ended_before_the_count() {
+        let flaky = Flaky::default();
+        let lossy = Lossy::new({
+            let flaky = flaky.clone();
+            move || flaky.clone()
+        });
+        let line = |text: &str| lossy.make_writer().write_all(text.as_bytes()).expect("never fails");
+        line("one\n");
+        flaky.broken.store(true, Ordering::SeqCst);
+        flaky.room.store(2, Ordering::SeqCst);
+        line("two\n");
+        line("three\n");
+        flaky.broken.store(false, Ordering::SeqCst);
+        line("four\n");
+        let out = String::from_utf8(flaky.out.lock().unwrap().clone()).unwrap();
+        let lost = io::Error::from_raw_os_error(28);
+        assert_eq!(out, format!("one\ntw\n2 daemon log lines lost: {lost}\nfour\n"));
     }
 }
