@@ -13,6 +13,7 @@ use crate::supervisor::{Context, Supervisor};
 use pm_protocol::status::now_ms;
 use pm_protocol::{DaemonInfo, Endpoint, PmApiServer};
 use pm_runtimes::Runtime;
+use pm_runtimes::process::{Containment, ProcessRuntime};
 use pm_runtimes::task::{Task, TaskRuntime};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -39,6 +40,13 @@ pub struct DaemonConfig {
     /// Certificate chain and key (PEM) for tls:// and wss:// listeners (`pm tls-cert` makes them).
     pub tls_cert: std::path::PathBuf,
     pub tls_key: std::path::PathBuf,
+    /// Whether each native instance gets its own cgroup v2 where one can be created; without, its
+    /// escaped processes are found by their `PM_RUN_ID` marker alone.
+    pub cgroups: bool,
+    /// Also prints every sidecar's output, prefixed with its name (`pm run`).
+    pub echo: Option<crate::logs::Echo>,
+    /// Signals to send to every running sidecar (`pm run` forwards what it receives).
+    pub forward: Option<tokio::sync::mpsc::Receiver<nix::sys::signal::Signal>>,
 }
 
 /// The daemon as a library: `Daemon::builder().task("indexer", Indexer).run(shutdown)`.
@@ -80,6 +88,9 @@ impl DaemonConfig {
             listen: Vec::new(),
             tls_cert,
             tls_key,
+            cgroups: true,
+            echo: None,
+            forward: None,
         }
     }
 }
@@ -201,6 +212,17 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> Re
     let daemon_token = mesh::kept_random(&home.token()).map_err(io("create", &home.token().display()))?;
     let daemon_id = mesh::kept_random(&home.id_file()).map_err(io("create", &home.id_file().display()))?;
 
+    // Orphans of the sidecars' descendants become ours to reap; and whatever an earlier daemon of
+    // this PM_HOME left (after a kill -9) dies before anything starts.
+    if let Err(e) = pm_runtimes::process::reaper::start() {
+        tracing::warn!("cannot become a child subreaper: {e}; orphans of sidecars go to init");
+    }
+    let containment = Arc::new(Containment::new(&daemon_id, config.cgroups));
+    let swept = containment.sweep_leftovers();
+    if swept > 0 {
+        tracing::warn!("killed {swept} processes left by the previous daemon");
+    }
+
     let (state, loaded) = store::load(&home.state(), &home.state_backup())?;
     // Logged, and said by the CLI to whoever looks at the status: the last change may be lost.
     let notice = match loaded {
@@ -212,7 +234,9 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> Re
     };
 
     let tasks = TaskRuntime::new(config.tasks, Endpoint::Memory(memory_name));
-    let runtimes = Arc::new(Runtimes::new(Some(Arc::new(tasks)), daemon_id.clone(), home.root().to_path_buf()));
+    let mut runtimes = Runtimes::new(Some(Arc::new(tasks)), daemon_id.clone(), home.root().to_path_buf());
+    runtimes.process = Arc::new(ProcessRuntime::new(containment.clone()));
+    let runtimes = Arc::new(runtimes);
     let tracker = TaskTracker::new();
     let token = CancellationToken::new();
     let mesh = Mesh::default();
@@ -222,7 +246,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> Re
             Some(runtime) => runtime,
             None => runtimes.clone(),
         },
-        logs: LogHub::new(home.clone()),
+        logs: LogHub::new(home.clone()).echoing(config.echo),
         events: tokio::sync::broadcast::channel(1024).0,
         dirty: Default::default(),
         tracker: tracker.clone(),
@@ -231,6 +255,14 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> Re
     let sup = Supervisor::new(ctx, Store::spawn(home.state(), home.state_backup()));
     // The registry is complete before any client can ask; only starting waits for later.
     let wanted = sup.load(state);
+    if let Some(mut signals) = config.forward {
+        let sup = sup.clone();
+        tokio::spawn(async move {
+            while let Some(signal) = signals.recv().await {
+                sup.signal_all(signal).await;
+            }
+        });
+    }
     let info = DaemonInfo {
         endpoints: endpoints.clone(),
         version: env!("CARGO_PKG_VERSION").to_string(),
@@ -267,9 +299,10 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> Re
         let sup = sup.clone();
         let has_containers = sup.has_containers();
         async move {
-            // Containers a crashed daemon left are removed before their instances start again.
+            // Containers a crashed daemon left are removed before their instances start again
+            // (through the engine alone; with the engine away, as soon as it answers).
             if has_containers && let Err(e) = runtimes.remove_leftover_containers().await {
-                tracing::error!("cannot clean up containers left by the previous daemon: {e}");
+                tracing::warn!("containers left by the previous daemon are removed once the engine answers: {e}");
             }
             if let Err(e) = sup.resume(wanted).await {
                 tracing::error!("restoring instances: {e}");
@@ -292,6 +325,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> Re
     if tokio::time::timeout(config.grace, tracker.wait()).await.is_err() {
         tracing::warn!("some connections or log writers did not finish within {:?}", config.grace);
     }
+    containment.close();
     let _ = std::fs::remove_file(&socket);
     tracing::info!("pm daemon stopped");
     Ok(())

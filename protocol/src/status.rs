@@ -84,6 +84,11 @@ pub struct InstanceStatus {
     /// Why it is in this state (failed, waiting, backoff), in words.
     pub reason: Option<String>,
     pub autostart: bool,
+    /// How its processes are held once it has run: `cgroup` (its own cgroup v2), `marker` (process
+    /// group, plus a `PM_RUN_ID` marker that finds what left it), `task` (in the daemon), or
+    /// `container`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub containment: Option<String>,
 }
 
 /// A definition and its instances, as `pm ls` shows it.
@@ -157,11 +162,31 @@ pub struct LogLine {
     pub line: String,
 }
 
+/// Consecutive lines of one stream of one instance, in its log file's own format: each line is
+/// `<RFC 3339 timestamp with milliseconds> <text>\n`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LogRun {
+    pub instance: String,
+    pub stream: LogStream,
+    pub text: String,
+}
+
+impl LogRun {
+    /// Each line as `(timestamp, text)`; a line without a space has an empty timestamp.
+    pub fn lines(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.text.split_terminator('\n').map(|raw| raw.split_once(' ').unwrap_or(("", raw)))
+    }
+}
+
 /// An item of the `pm.logs` subscription; the stream always ends with `End`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LogEvent {
+    /// One line (the default).
     Line(LogLine),
+    /// Many lines, in time order, when the subscription asked for `chunks`: each run's lines
+    /// follow the previous run's.
+    Lines(Vec<LogRun>),
     /// This follower fell behind and this many live lines were skipped (they are in the files).
     Skipped(u64),
     /// The stream is over (history sent without follow, instance deleted, daemon stopping).

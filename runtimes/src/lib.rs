@@ -72,6 +72,13 @@ pub struct Spawned {
 #[async_trait]
 pub trait Runtime: Send + Sync + 'static {
     async fn spawn(&self, spec: SpawnSpec) -> Result<Spawned, SpawnError>;
+
+    /// For a spawn that failed because the runtime's engine did not answer: resolves once it
+    /// answers again, when a new try can succeed. `None` (the default) when waiting would not
+    /// help.
+    fn when_available(&self, _error: &SpawnError) -> Option<futures::future::BoxFuture<'static, ()>> {
+        None
+    }
 }
 
 /// One running sidecar.
@@ -92,6 +99,18 @@ pub trait Handle: Send {
 
     /// Kills anything of the run that outlived its main process (after a crash, before a restart).
     fn sweep(&self);
+
+    /// How the run's processes are held, for `pm status --json`: `cgroup` or `marker` for native
+    /// processes, `task` in process, `container` for containers.
+    fn containment(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// Why the last [`stop`](Handle::stop) could not be confirmed (a container engine that did
+    /// not answer in time), if it could not.
+    fn stop_error(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Why a spawn failed; the message names the instance and says what to do.

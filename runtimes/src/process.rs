@@ -1,13 +1,19 @@
 //! Native executables, run with `tokio::process`.
 //!
-//! Each child leads its own process group, so a signal or a final SIGKILL reaches everything it
-//! started (shell pipelines, worker pools, grandchildren), and a Ctrl-C aimed at the daemon's
-//! terminal does not hit the sidecars directly.
+//! Each child leads its own process group, so a signal reaches everything it started (shell
+//! pipelines, worker pools, grandchildren), and a Ctrl-C aimed at the daemon's terminal does not
+//! hit the sidecars directly. What leaves the group (setsid, double fork) is still held: by the
+//! instance's cgroup where there is one, else by the run's marker (see [`Containment`]).
 
+mod cgroup;
+mod containment;
 mod handle;
 mod leftover;
+pub mod marker;
 mod output;
+pub mod reaper;
 
+pub use containment::Containment;
 pub use leftover::{Identity, identity, kill_leftover_group};
 
 use crate::{Runtime, SpawnError, SpawnSpec, Spawned, Stream};
@@ -15,6 +21,7 @@ use async_trait::async_trait;
 use handle::ProcessHandle;
 use std::io::ErrorKind;
 use std::process::Stdio;
+use std::sync::Arc;
 use tokio::process::Command;
 use tokio::sync::mpsc;
 
@@ -23,8 +30,22 @@ use tokio::sync::mpsc;
 const OUTPUT_CAPACITY: usize = 1024;
 
 /// Runs sidecars as native child processes.
-#[derive(Debug, Default, Clone)]
-pub struct ProcessRuntime;
+#[derive(Debug, Clone)]
+pub struct ProcessRuntime {
+    containment: Arc<Containment>,
+}
+
+impl ProcessRuntime {
+    pub fn new(containment: Arc<Containment>) -> Self {
+        ProcessRuntime { containment }
+    }
+}
+
+impl Default for ProcessRuntime {
+    fn default() -> Self {
+        ProcessRuntime::new(Arc::new(Containment::markers_only()))
+    }
+}
 
 #[async_trait]
 impl Runtime for ProcessRuntime {
@@ -40,10 +61,12 @@ impl Runtime for ProcessRuntime {
             return Err(SpawnError::NoCwd { instance: spec.instance.clone(), cwd: cwd.clone() });
         }
 
+        let contained = self.containment.run(&spec.instance);
         let mut command = Command::new(program);
         command
             .args(&spec.command[1..])
             .envs(spec.env.iter().map(|(key, value)| (key, value)))
+            .env(marker::VAR, &contained.marker)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -53,10 +76,10 @@ impl Runtime for ProcessRuntime {
         if let Some(cwd) = &spec.cwd {
             command.current_dir(cwd);
         }
-        let mut child = command.spawn().map_err(|source| spawn_error(&spec, program, source))?;
+        let mut child = reaper::spawn(&mut command).map_err(|source| spawn_error(&spec, program, source))?;
 
         let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
-        let handle = ProcessHandle::new(child).map_err(|source| SpawnError::Io {
+        let handle = ProcessHandle::new(child, contained).map_err(|source| SpawnError::Io {
             instance: spec.instance.clone(),
             program: program.clone(),
             source,

@@ -82,8 +82,9 @@ impl Pm {
 impl Drop for Pm {
     fn drop(&mut self) {
         let out = run_with_deadline(self.cmd(&["stop", "pm"]), Duration::from_secs(30));
+        // A daemon that is PID 1 of its namespace is stopped with it, never killed from here.
         if !out.status.success()
-            && let Some(pid) = self.daemon_pid()
+            && let Some(pid) = self.daemon_pid().filter(|&pid| pid > 1)
         {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
         }
@@ -242,17 +243,13 @@ impl Pm {
         self.foreground(cmd)
     }
 
-    fn foreground(&self, mut cmd: Command) -> Foreground {
+    /// Runs `cmd` (a `pm daemon` wrapped some way) and waits until its socket answers.
+    pub fn foreground(&self, mut cmd: Command) -> Foreground {
         let log = std::fs::File::create(self.path("daemon.out")).unwrap();
         cmd.stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log);
         let child = Foreground(cmd.spawn().unwrap());
         let socket = self.home.path().join("pm.sock");
-        wait_until("the daemon answers", Duration::from_secs(10), || {
-            UnixStream::connect(&socket).is_ok_and(|s| {
-                let mut raw = Raw::over(s);
-                raw.call("pm.ping", serde_json::json!([]))["result"]["pid"].is_number()
-            })
-        });
+        wait_until("the daemon answers", Duration::from_secs(10), || answers_ping(&socket));
         child
     }
 
@@ -279,6 +276,18 @@ impl Pm {
     pub fn daemon_fds(&self) -> usize {
         std::fs::read_dir(format!("/proc/{}/fd", self.daemon_pid().unwrap())).map(|d| d.count()).unwrap_or(0)
     }
+}
+
+/// Whether a daemon answers pm.ping on `socket`; a refused or reset connection (a daemon not up
+/// yet, or one still going away) is a no.
+fn answers_ping(socket: &Path) -> bool {
+    let Ok(mut stream) = UnixStream::connect(socket) else { return false };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let ping = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"pm.ping\",\"params\":[]}\n";
+    let mut line = String::new();
+    stream.write_all(ping.as_bytes()).is_ok()
+        && BufReader::new(stream).read_line(&mut line).is_ok()
+        && serde_json::from_str::<serde_json::Value>(&line).is_ok_and(|v| v["result"]["pid"].is_number())
 }
 
 /// A sidecar command that prints its token and runs until stopped.

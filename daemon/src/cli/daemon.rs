@@ -31,6 +31,9 @@ pub struct Args {
     /// Its private key (PEM) [default: PM_HOME/tls/key.pem].
     #[arg(long, value_name = "FILE")]
     tls_key: Option<std::path::PathBuf>,
+    /// Hold sidecars by process group and their PM_RUN_ID marker only, without a cgroup v2 per instance.
+    #[arg(long)]
+    no_cgroups: bool,
 }
 
 /// A duration parser that refuses values outside `[min, max]` (huge ones would overflow timers).
@@ -47,19 +50,8 @@ fn between(min: &'static str, max: &'static str) -> impl Fn(&str) -> Result<Dura
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PM_LOG").unwrap_or_else(|_| "info".into());
-    // Colours only on a terminal: a detached daemon writes to daemon.log.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let writer = Lossy::new(std::io::stderr);
-    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(writer).init();
-    let mut config = DaemonConfig::new(Home::from_env());
-    config.limits.max_frame = args.max_frame as usize;
-    config.limits.max_deadline = args.max_deadline;
-    config.limits.auth_timeout = args.auth_timeout;
-    config.limits.max_connections = args.max_connections as usize;
-    config.listen = args.listen;
-    config.tls_cert = args.tls_cert.unwrap_or(config.tls_cert);
-    config.tls_key = args.tls_key.unwrap_or(config.tls_key);
+    init_tracing("info");
+    let config = config(args, Home::from_env());
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let shutdown = async move {
@@ -70,4 +62,28 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     run_daemon(config, shutdown).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Logs to stderr at `level` unless PM_LOG says otherwise; never panics on a full or closed
+/// stderr.
+pub fn init_tracing(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PM_LOG").unwrap_or_else(|_| level.into());
+    // Colours only on a terminal: a detached daemon writes to daemon.log.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let writer = Lossy::new(std::io::stderr);
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(writer).init();
+}
+
+/// The daemon's configuration from its flags.
+pub fn config(args: Args, home: Home) -> DaemonConfig {
+    let mut config = DaemonConfig::new(home);
+    config.limits.max_frame = args.max_frame as usize;
+    config.limits.max_deadline = args.max_deadline;
+    config.limits.auth_timeout = args.auth_timeout;
+    config.limits.max_connections = args.max_connections as usize;
+    config.listen = args.listen;
+    config.tls_cert = args.tls_cert.unwrap_or(config.tls_cert);
+    config.tls_key = args.tls_key.unwrap_or(config.tls_key);
+    config.cgroups = !args.no_cgroups;
+    config
 }

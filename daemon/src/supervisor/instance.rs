@@ -32,6 +32,8 @@ pub struct Snapshot {
     pub pid: Option<u32>,
     /// The process' start time (from /proc), to recognise it after a daemon crash.
     pub pid_start_time: Option<u64>,
+    /// How its last run was held (`cgroup`, `marker`, `task`, `container`).
+    pub containment: Option<&'static str>,
     pub started_at_ms: Option<u64>,
     pub started: Option<Instant>,
     pub restarts: u32,
@@ -50,6 +52,7 @@ impl Snapshot {
             state: State::Stopped,
             pid: None,
             pid_start_time: None,
+            containment: None,
             started_at_ms: None,
             started: None,
             restarts: 0,
@@ -85,6 +88,8 @@ pub enum Command {
     Update(InstanceSpec),
     /// Stop and end the actor (the instance is deleted).
     Exit(oneshot::Sender<()>),
+    /// Send a signal to the current run, if there is one (`pm run` forwards what it receives).
+    Signal(nix::sys::signal::Signal),
 }
 
 /// The supervisor's handle on an actor.
@@ -159,6 +164,8 @@ enum Phase {
     Running(Run),
     /// Waiting to launch again (at none: never).
     Backoff(Option<Instant>),
+    /// Failed because its runtime's engine did not answer: idle until it answers again.
+    Unavailable(BoxFuture<'static, ()>),
     Ended,
 }
 
@@ -184,6 +191,7 @@ impl Actor {
             Phase::Launch => self.launch().await,
             Phase::Running(run) => self.running(run).await,
             Phase::Backoff(until) => self.backoff(until).await,
+            Phase::Unavailable(back) => self.unavailable(back).await,
             Phase::Ended => Phase::Ended,
         }
     }
@@ -201,7 +209,10 @@ impl Actor {
             let s = self.status.borrow();
             (s.pid, s.pid_start_time)
         };
-        if let (Some(pid), Some(start_time)) = (pid, start_time) {
+        // A container is removed through the engine when its dropped handle lets it go.
+        if let (Some(pid), Some(start_time)) = (pid, start_time)
+            && self.spec.def.runtime != pm_protocol::RuntimeKind::Docker
+        {
             pm_runtimes::process::kill_leftover_group(pm_runtimes::process::Identity { pid, start_time });
         }
         self.publish(|s| {
@@ -254,6 +265,7 @@ impl Actor {
                 let _ = reply.send(());
                 return Phase::Ended;
             }
+            Command::Signal(_) => {}
         }
         Phase::Idle
     }
@@ -270,7 +282,15 @@ impl Actor {
                 // The reason is shown next to the instance's name: drop the runtime's prefix.
                 let message = e.to_string();
                 let prefix = format!("{}: ", self.spec.name);
-                return self.fail(message.strip_prefix(&prefix).unwrap_or(&message).to_string());
+                let reason = message.strip_prefix(&prefix).unwrap_or(&message).to_string();
+                // An engine that does not answer is waited for, when the policy restarts.
+                if def.restart != pm_protocol::RestartPolicy::Never
+                    && let Some(back) = self.ctx.runtime.when_available(&e)
+                {
+                    self.fail(format!("{reason}; pm starts it again once the engine answers"));
+                    return Phase::Unavailable(back);
+                }
+                return self.fail(reason);
             }
         };
         let (line_ready, check) = match &def.ready {
@@ -301,6 +321,7 @@ impl Actor {
         let deadline = now.checked_add(def.ready_timeout);
         let run = Run { handle: spawned.handle, started: now, ready, check, deadline };
         self.record_pid(pid);
+        let containment = run.handle.containment();
         let state = match def.ready {
             Readiness::Started => State::Ready,
             Readiness::Exited => State::Running,
@@ -311,6 +332,7 @@ impl Actor {
             s.started_at_ms = Some(now_ms());
             s.started = Some(Instant::now());
             s.reason = None;
+            s.containment = containment;
         });
         Phase::Running(run)
     }
@@ -348,6 +370,12 @@ impl Actor {
                     self.stop(&mut run).await;
                     Phase::Ended
                 }
+                Some(Command::Signal(signal)) => {
+                    if let Err(e) = run.handle.signal(signal) {
+                        tracing::warn!("{}: cannot send {signal}: {e}", self.spec.name);
+                    }
+                    Phase::Running(run)
+                }
                 Some(cmd) => {
                     self.while_active(cmd);
                     Phase::Running(run)
@@ -378,7 +406,7 @@ impl Actor {
                 let _ = reply.send(self.status.borrow().start_seq);
             }
             Command::Update(spec) => self.spec = spec,
-            Command::Launch(_) | Command::Abort(..) | Command::Stop(_) | Command::Exit(_) => {}
+            Command::Launch(_) | Command::Abort(..) | Command::Stop(_) | Command::Exit(_) | Command::Signal(_) => {}
         }
     }
 
@@ -404,6 +432,43 @@ impl Actor {
         }
     }
 
+    /// Failed because the engine did not answer: takes commands as when idle, and once the engine
+    /// answers again, the restart policy decides (as after a crash). A start or a stop by hand
+    /// ends the wait.
+    async fn unavailable(&mut self, mut back: BoxFuture<'static, ()>) -> Phase {
+        tokio::select! {
+            _ = &mut back => {
+                let outcome = "its engine not answering";
+                match self.restarts.on_exit(&self.spec.def, outcome, false, std::time::Duration::ZERO, Instant::now()) {
+                    Decision::Restart(delay) => {
+                        self.publish(|s| {
+                            s.state = State::Backoff;
+                            s.reason = Some(format!(
+                                "the engine answers again; restarting in {}",
+                                humantime::format_duration(delay)
+                            ));
+                            s.restarts += 1;
+                        });
+                        Phase::Backoff(Instant::now().checked_add(delay))
+                    }
+                    Decision::Exited => Phase::Idle,
+                    Decision::Fail(reason) => self.fail(reason),
+                }
+            }
+            cmd = self.rx.recv() => match cmd {
+                None => Phase::Ended,
+                Some(Command::Stop(reply)) => {
+                    let _ = reply.send(());
+                    Phase::Idle
+                }
+                Some(cmd) => match self.idle(cmd) {
+                    Phase::Idle if self.status.borrow().state == State::Failed => Phase::Unavailable(back),
+                    next => next,
+                },
+            },
+        }
+    }
+
     /// Stops the run with the configured signal and timeout; SIGKILL to the group after that.
     async fn stop(&mut self, run: &mut Run) {
         self.stop_as(run, State::Stopped, None).await;
@@ -416,6 +481,9 @@ impl Actor {
         self.publish(|s| s.state = State::Stopping);
         let signal = parse_signal(&def.stop_signal).unwrap_or(nix::sys::signal::Signal::SIGTERM);
         let exit = run.handle.stop(signal, def.stop_timeout).await;
+        // Stopped either way; when the runtime could not confirm it (an engine that did not
+        // answer in time), the reason says so.
+        let reason = reason.or_else(|| run.handle.stop_error());
         self.ctx.mesh.gone(&self.spec.name, "it was stopped");
         self.publish(|s| {
             s.state = state;

@@ -132,6 +132,7 @@ fn to_status(name: &str, entry: &Entry, def: &Definition, s: &Snapshot) -> Insta
         ready: s.serves(),
         reason: s.reason.clone(),
         autostart: def.autostart,
+        containment: s.containment.map(str::to_string),
     }
 }
 
@@ -272,7 +273,11 @@ impl Supervisor {
                     tracing::warn!("{name}: its definition `{}` is gone; dropping it", record.definition);
                     continue;
                 }
-                if let (Some(pid), Some(start_time)) = (record.pid, record.pid_start_time) {
+                // A container's pid is the engine's: its container is removed through the engine
+                // (the daemon's leftover sweep), never killed here as a host process group.
+                if let (Some(pid), Some(start_time)) = (record.pid, record.pid_start_time)
+                    && reg.definitions[&record.definition].runtime != pm_protocol::RuntimeKind::Docker
+                {
                     let id = pm_runtimes::process::Identity { pid, start_time };
                     if pm_runtimes::process::kill_leftover_group(id) {
                         tracing::warn!("{name}: killed process group {pid} left by the previous daemon");
@@ -332,6 +337,14 @@ impl Supervisor {
     /// The instances a name stands for (for logs).
     pub fn resolve(&self, name: &str) -> Result<Vec<String>> {
         self.lock().resolve(name)
+    }
+
+    /// Sends `signal` to every running instance.
+    pub async fn signal_all(&self, signal: nix::sys::signal::Signal) {
+        let instances: Vec<Instance> = self.lock().instances.values().map(|e| e.instance.clone()).collect();
+        for instance in instances {
+            instance.send(Command::Signal(signal)).await;
+        }
     }
 
     /// Stops everything (dependents first), writes the state, and ends every actor. Only the

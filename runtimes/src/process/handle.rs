@@ -1,11 +1,16 @@
-//! The handle of one native child: waiting, signalling and stopping its process group.
+//! The handle of one native child: waiting, signalling and stopping its process group, and
+//! what left the group (by cgroup or marker).
 
+use super::cgroup::Cgroup;
+use super::containment::RunContainment;
 use super::leftover::{Identity, identity};
+use super::marker::{self, Match};
+use super::reaper;
 use crate::{Exit, Handle};
 use async_trait::async_trait;
 use nix::errno::Errno;
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::{Pid, getpgid};
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::time::Duration;
@@ -20,15 +25,76 @@ pub(super) struct ProcessHandle {
     leader: Option<Identity>,
     /// Known once the child has been reaped; later waits return it.
     exit: Option<Exit>,
+    /// This run's `PM_RUN_ID`.
+    marker: String,
+    /// The instance's cgroup, which the child was moved into.
+    cgroup: Option<Cgroup>,
 }
 
 impl ProcessHandle {
-    pub(super) fn new(child: Child) -> std::io::Result<Self> {
+    pub(super) fn new(child: Child, contained: RunContainment) -> std::io::Result<Self> {
         let pid = child.id().ok_or_else(|| std::io::Error::other("the child has no process id"))?;
         let group = Pid::from_raw(i32::try_from(pid).map_err(std::io::Error::other)?);
         // Read before anything can reap the child, so this is the leader and not a reused pid.
         let leader = identity(pid);
-        Ok(Self { child, pid, group, leader, exit: None })
+        let RunContainment { marker, cgroup } = contained;
+        let cgroup = cgroup.filter(|cgroup| match cgroup.add_tree(pid) {
+            Ok(()) => {
+                // Moving follows the spawn: a descendant forked before, whose parent has exited
+                // since, is now an orphan of ours and not in the leader's tree.
+                for orphan in reaper::adopted() {
+                    if marker::carries(orphan, Match::Run(&marker)) {
+                        let _ = cgroup.add_tree(orphan);
+                    }
+                }
+                true
+            }
+            Err(e) => {
+                tracing::warn!(
+                    pid,
+                    "cannot move into {}: {e}; escaped processes are found by marker",
+                    cgroup.path().display()
+                );
+                false
+            }
+        });
+        Ok(Self { child, pid, group, leader, exit: None, marker, cgroup })
+    }
+
+    /// Sends `signal` to the whole run: the group, then whatever left it, once each.
+    async fn signal_run(&self, signal: Signal) {
+        if let Err(error) = self.kill_group(signal) {
+            tracing::warn!(pid = self.pid, %signal, %error, "cannot signal process group");
+        }
+        let (group, marker, cgroup) = (self.group, self.marker.clone(), self.cgroup.clone());
+        let escaped = move || {
+            let members = match &cgroup {
+                Some(cgroup) => cgroup.procs(),
+                None => marker::find(Match::Run(&marker)),
+            };
+            for pid in members.into_iter().filter_map(|pid| i32::try_from(pid).ok()).map(Pid::from_raw) {
+                // Members still in the group got the signal from killpg already.
+                if getpgid(Some(pid)).is_ok_and(|g| g != group) {
+                    let _ = kill(pid, signal);
+                }
+            }
+        };
+        // Reading /proc is blocking work: off the async workers.
+        let _ = tokio::task::spawn_blocking(escaped).await;
+    }
+
+    /// SIGKILLs everything left of the run, whether it stayed in the group or not.
+    async fn kill_run(&self) {
+        if let Err(error) = self.kill_group(Signal::SIGKILL) {
+            tracing::debug!(pid = self.pid, %error, "cannot kill process group");
+        }
+        match &self.cgroup {
+            Some(cgroup) => cgroup.kill(),
+            None => {
+                let marker = self.marker.clone();
+                let _ = tokio::task::spawn_blocking(move || marker::signal(Match::Run(&marker), Signal::SIGKILL)).await;
+            }
+        }
     }
 
     fn kill_group(&self, signal: Signal) -> nix::Result<()> {
@@ -64,36 +130,56 @@ impl Handle for ProcessHandle {
             }
         };
         self.exit = Some(exit);
+        reaper::forget(self.pid);
         exit
     }
 
     fn signal(&self, signal: Signal) -> std::io::Result<()> {
-        Ok(self.kill_group(signal)?)
+        self.kill_group(signal)?;
+        if let Some(cgroup) = &self.cgroup {
+            cgroup.signal(signal);
+        }
+        Ok(())
     }
 
     async fn stop(&mut self, signal: Signal, timeout: Duration) -> Exit {
-        if let Err(error) = self.kill_group(signal) {
-            tracing::warn!(pid = self.pid, %signal, %error, "cannot signal process group");
-        }
+        self.signal_run(signal).await;
         let exit = match tokio::time::timeout(timeout, self.wait()).await {
             Ok(exit) => exit,
             Err(_) => {
-                if let Err(error) = self.kill_group(Signal::SIGKILL) {
-                    tracing::warn!(pid = self.pid, %error, "cannot kill process group");
-                }
+                self.kill_run().await;
                 self.wait().await
             }
         };
-        // The leader is gone, but members that ignored `signal` or outlived it may remain.
-        self.sweep();
+        // The leader is gone, but processes that ignored `signal` or outlived it may remain.
+        self.kill_run().await;
         exit
     }
 
     fn sweep(&self) {
-        // Best effort: there is no one to tell, and an empty group is the goal anyway.
+        // Best effort: there is no one to tell, and an empty run is the goal anyway.
         if let Err(error) = self.kill_group(Signal::SIGKILL) {
             tracing::debug!(pid = self.pid, %error, "cannot sweep process group");
         }
+        match &self.cgroup {
+            Some(cgroup) => cgroup.kill(),
+            None => {
+                // The next run has another marker, so this may finish after it started.
+                let marker = self.marker.clone();
+                tokio::task::spawn_blocking(move || marker::signal(Match::Run(&marker), Signal::SIGKILL));
+            }
+        }
+    }
+
+    fn containment(&self) -> Option<&'static str> {
+        Some(if self.cgroup.is_some() { "cgroup" } else { "marker" })
+    }
+}
+
+impl Drop for ProcessHandle {
+    fn drop(&mut self) {
+        // Not waited for any more: tokio's orphan queue or the reaper collects it.
+        reaper::forget(self.pid);
     }
 }
 

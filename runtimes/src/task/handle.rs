@@ -32,6 +32,10 @@ impl Handle for TaskHandle {
         None
     }
 
+    fn containment(&self) -> Option<&'static str> {
+        Some("task")
+    }
+
     async fn wait(&mut self) -> Exit {
         if let Some(exit) = self.exit {
             return exit;

@@ -36,7 +36,7 @@ fn sh(script: &str) -> SpawnSpec {
 }
 
 async fn try_spawn(spec: SpawnSpec) -> Result<Spawned, SpawnError> {
-    within(ProcessRuntime.spawn(spec)).await
+    within(ProcessRuntime::default().spawn(spec)).await
 }
 
 async fn spawn(spec: SpawnSpec) -> Spawned {
