@@ -14,6 +14,7 @@ mod ls;
 mod map;
 mod output;
 mod restart;
+mod run;
 mod schema;
 mod start;
 mod status;
@@ -37,6 +38,8 @@ pub struct Cli {
 enum Command {
     /// Run the daemon in the foreground (`pm start pm` runs it in the background).
     Daemon(daemon::Args),
+    /// Run a project in the foreground: prefixed output, ordered stop on SIGTERM, exit code (a container's entrypoint).
+    Run(Box<run::Args>),
     /// Start sidecars with their dependencies; no name: the project file's (`pm start pm`: the daemon).
     Start(start::Args),
     /// Stop sidecars, their dependents first (`pm stop pm`: everything, then the daemon).
@@ -89,6 +92,7 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Daemon(args) => daemon::run(args).await,
+            Command::Run(args) => run::run(*args).await,
             Command::Start(args) => start::run(args).await,
             Command::Stop(args) => stop::run(args).await,
             Command::Shutdown => stop::daemon().await,
@@ -124,4 +128,13 @@ fn fail(e: anyhow::Error) -> ExitCode {
         _ => eprintln!("pm: {e:#}"),
     }
     ExitCode::FAILURE
+}
+
+#[cfg(test)]
+mod tests {
+    /// clap checks a command's definition only when it is parsed: check every subcommand here.
+    #[test]
+    fn every_subcommand_is_well_formed() {
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
+    }
 }
