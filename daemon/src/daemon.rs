@@ -43,6 +43,10 @@ pub struct DaemonConfig {
     /// Whether each native instance gets its own cgroup v2 where one can be created; without, its
     /// escaped processes are found by their `PM_RUN_ID` marker alone.
     pub cgroups: bool,
+    /// Whether to be a child subreaper that reaps every orphan it adopts. Only for a process that
+    /// is nothing but the daemon (`pm daemon`, `pm run`): an application embedding the daemon
+    /// would have the exit statuses of its own children taken.
+    pub reap: bool,
     /// Also prints every sidecar's output, prefixed with its name (`pm run`).
     pub echo: Option<crate::logs::Echo>,
     /// Signals to send to every running sidecar (`pm run` forwards what it receives).
@@ -89,6 +93,7 @@ impl DaemonConfig {
             tls_cert,
             tls_key,
             cgroups: true,
+            reap: false,
             echo: None,
             forward: None,
         }
@@ -214,7 +219,9 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> Re
 
     // Orphans of the sidecars' descendants become ours to reap; and whatever an earlier daemon of
     // this PM_HOME left (after a kill -9) dies before anything starts.
-    if let Err(e) = pm_runtimes::process::reaper::start() {
+    if config.reap
+        && let Err(e) = pm_runtimes::process::reaper::start()
+    {
         tracing::warn!("cannot become a child subreaper: {e}; orphans of sidecars go to init");
     }
     let containment = Arc::new(Containment::new(&daemon_id, config.cgroups));

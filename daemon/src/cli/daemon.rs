@@ -85,5 +85,6 @@ pub fn config(args: Args, home: Home) -> DaemonConfig {
     config.tls_cert = args.tls_cert.unwrap_or(config.tls_cert);
     config.tls_key = args.tls_key.unwrap_or(config.tls_key);
     config.cgroups = !args.no_cgroups;
+    config.reap = true;
     config
 }
