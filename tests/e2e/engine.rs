@@ -105,14 +105,6 @@ impl Engine {
         let _ = std::fs::remove_file(self.path("dockerd.pid"));
     }
 
-    fn freeze(&self) {
-        kill(self.pid(), Signal::SIGSTOP).unwrap();
-    }
-
-    fn thaw(&self) {
-        kill(self.pid(), Signal::SIGCONT).unwrap();
-    }
-
     fn log(&self) -> String {
         let log = std::fs::read_to_string(self.path("dockerd.log")).unwrap_or_default();
         log.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
@@ -122,18 +114,50 @@ impl Engine {
 impl Drop for Engine {
     /// Removes whatever containers are left, then stops dockerd (SIGKILL if it takes too long).
     fn drop(&mut self) {
-        let Some(mut dockerd) = self.dockerd.take() else { return };
-        let _ = kill(Pid::from_raw(dockerd.id() as i32), Signal::SIGCONT);
-        let mut rm = Command::new("sh");
-        rm.args(["-c", "ids=$(docker ps -aq); [ -z \"$ids\" ] || docker rm -f $ids"]).env("DOCKER_HOST", self.host());
-        let _ = rm.stdout(Stdio::null()).stderr(Stdio::null()).status();
-        let _ = kill(Pid::from_raw(dockerd.id() as i32), Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while dockerd.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
+        if let Some(mut dockerd) = self.dockerd.take() {
+            let _ = kill(Pid::from_raw(dockerd.id() as i32), Signal::SIGCONT);
+            let mut rm = Command::new("sh");
+            rm.args(["-c", "ids=$(docker ps -aq); [ -z \"$ids\" ] || docker rm -f $ids"])
+                .env("DOCKER_HOST", self.host());
+            let _ = rm.stdout(Stdio::null()).stderr(Stdio::null()).status();
+            let _ = kill(Pid::from_raw(dockerd.id() as i32), Signal::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while dockerd.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = dockerd.kill();
+            let _ = dockerd.wait();
         }
-        let _ = dockerd.kill();
-        let _ = dockerd.wait();
+        // dockerd bind-mounts its data root onto itself, and may leave it mounted: unmount what
+        // is under the directory (deepest first), so that it can be removed.
+        let dir = self.dir.path().to_string_lossy().into_owned();
+        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+        let mut under: Vec<&str> = mounts
+            .lines()
+            .filter_map(|line| line.split(' ').nth(1))
+            .filter(|target| target.starts_with(&format!("{dir}/")))
+            .collect();
+        under.sort_by_key(|target| std::cmp::Reverse(target.len()));
+        for target in under {
+            let _ = Command::new("umount").args(["-l", target]).status();
+        }
+    }
+}
+
+/// Thaws a frozen engine when dropped: a failing test must not leave it frozen for the
+/// teardown that follows.
+struct Frozen<'a>(&'a Engine);
+
+impl<'a> Frozen<'a> {
+    fn new(engine: &'a Engine) -> Self {
+        kill(engine.pid(), Signal::SIGSTOP).unwrap();
+        Frozen(engine)
+    }
+}
+
+impl Drop for Frozen<'_> {
+    fn drop(&mut self) {
+        let _ = kill(self.0.pid(), Signal::SIGCONT);
     }
 }
 
@@ -204,12 +228,12 @@ fn a_stop_with_the_engine_frozen_ends_at_its_deadline_and_the_container_goes_onc
     let host = engine.host();
     assert_eq!(containers_of(Some(&host), &id).len(), 1);
 
-    engine.freeze();
+    let frozen = Frozen::new(&engine);
     let started = Instant::now();
     let out = pm.run(&["stop", "box"]);
     let took = started.elapsed();
     let s = pm.instance("box");
-    engine.thaw();
+    drop(frozen);
     assert!(out.status.success(), "{}", texts(&out).1);
     assert!(took < Duration::from_secs(15), "the stop took {took:?}, past stop_timeout + grace");
     assert!(took >= Duration::from_secs(2), "it cannot be confirmed before the deadline: {took:?}");

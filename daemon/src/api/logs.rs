@@ -2,10 +2,11 @@
 //! explicit `End` notification so a client never waits on a finished stream.
 //!
 //! The history is read from the files off the async workers (`spawn_blocking`), a bounded batch
-//! at a time, the next batch being read while the last one is sent: whatever N is, the daemon
-//! holds a few hundred KiB of it. It goes at the reader's pace: this task waits for room in the
-//! connection's queue, never anything shared. A follower that falls behind live lines is told
-//! how many it missed (`Skipped`) and goes on.
+//! at a time, the next batch being read while the last one is sent: whatever N is, this
+//! subscription holds about a MiB of it (besides what its connection's queue holds, 32 MiB at
+//! most). It goes at the reader's pace: this task waits for room in its own queue to the
+//! connection, never on anything shared. A follower that falls behind live lines is told how
+//! many it missed (`Skipped`) and goes on.
 
 use super::{Api, rpc_err};
 use crate::logs::History;
@@ -46,7 +47,6 @@ pub async fn logs(
     // Subscribe before reading history, so no line falls between the two.
     let mut live = follow.then(|| api.sup.logs().follow());
     let sink = pending.accept().await?;
-    let t0 = std::time::Instant::now();
     let mut out = Paced::new(sink);
     let hub = api.sup.logs().clone();
     let names = instances.clone();
@@ -65,10 +65,7 @@ pub async fn logs(
         (batch, history, envelope)
     };
     let mut reading = tokio::task::spawn_blocking(move || read(history, envelope));
-    let mut waitread = Duration::ZERO;
-    let mut sendt = Duration::ZERO;
     let mut seen = loop {
-        let tr = std::time::Instant::now();
         let done = tokio::select! {
             done = &mut reading => done,
             _ = api.shutdown.cancelled() => return out.end("daemon stopping").await,
@@ -78,16 +75,12 @@ pub async fn logs(
             Err(e) => return out.end(&format!("cannot read the log files: {e}")).await,
         };
         if batch.is_empty() {
-            eprintln!("TIMING total {:?} waited {:?} reads {:?} sends {:?}", t0.elapsed(), out.waited, waitread, sendt);
             break history.into_seen();
         }
-        waitread += tr.elapsed();
         reading = tokio::task::spawn_blocking(move || read(history, envelope));
-        let ts = std::time::Instant::now();
         for (msg, len) in batch {
             out.send(msg, len).await?;
         }
-        sendt += ts.elapsed();
     };
     let Some(live) = &mut live else { return out.end("end of history").await };
     let instances: HashSet<String> = instances.into_iter().collect();
@@ -197,12 +190,11 @@ struct Paced {
     /// Sizes of the messages sent last, newest at the back: the waiting ones are among them.
     sizes: VecDeque<usize>,
     bytes: usize,
-    waited: Duration,
 }
 
 impl Paced {
     fn new(sink: SubscriptionSink) -> Paced {
-        Paced { sink, sizes: VecDeque::new(), bytes: 0, waited: Duration::ZERO }
+        Paced { sink, sizes: VecDeque::new(), bytes: 0 }
     }
 
     /// Sends a message of about `len` bytes.
@@ -216,13 +208,11 @@ impl Paced {
             if waiting == 0 || self.bytes + len <= QUEUED {
                 break;
             }
-            let tw = std::time::Instant::now();
             tokio::select! {
                 _ = self.sink.closed() => return Err("the subscriber is gone".into()),
                 _ = tokio::time::sleep(pause) => {}
             }
             pause = (pause * 2).min(Duration::from_millis(20));
-            self.waited += tw.elapsed();
         }
         self.sink.send(msg).await?;
         self.sizes.push_back(len);
