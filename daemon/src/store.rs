@@ -115,8 +115,10 @@ pub fn write(path: &Path, backup: &Path, state: &StateFile) -> std::io::Result<(
     let tmp = path.with_extension("json.tmp");
     // Private: definitions carry env values, which may be secrets.
     let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
-    serde_json::to_writer_pretty(&mut file, state)?;
-    file.write_all(b"\n")?;
+    // Serialized first: straight to the file, every token would be a write(2).
+    let mut text = serde_json::to_vec_pretty(state)?;
+    text.push(b'\n');
+    file.write_all(&text)?;
     file.sync_all()?;
     if path.exists() {
         std::fs::copy(path, backup)?;

@@ -134,6 +134,24 @@ fn a_crash_takes_its_escaped_descendants_with_it() {
     }
 }
 
+/// The move into the cgroup follows the spawn: a run that escapes and exits at once, before it
+/// ends, is still swept on every crash.
+#[test]
+fn a_run_that_escapes_and_exits_at_once_leaves_nothing_across_restarts() {
+    for (flags, _) in modes("a_run_that_escapes_and_exits_at_once_leaves_nothing_across_restarts") {
+        let pm = Pm::new();
+        let _daemon = pm.daemon(flags);
+        let tag = tag();
+        let script = format!("setsid sleep 2001.{tag} & exit 1");
+        #[rustfmt::skip]
+        pm.ok(&["map", "flash", "--restart", "always", "--backoff-initial", "0s", "--max-restarts", "20", "--", "sh", "-c", &script]);
+        pm.ok(&["start", "flash"]);
+        wait_until("flash failed", Duration::from_secs(20), || pm.instance("flash")["state"] == "failed");
+        assert!(pm.instance("flash")["restarts"].as_u64() >= Some(20), "{}", pm.instance("flash"));
+        wait_until("every escapee is gone", Duration::from_secs(5), || tagged(&tag).is_empty());
+    }
+}
+
 #[test]
 fn after_kill_9_the_next_daemon_kills_every_leftover_first() {
     for (flags, _) in modes("after_kill_9_the_next_daemon_kills_every_leftover_first") {

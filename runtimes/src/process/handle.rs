@@ -15,6 +15,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::time::Duration;
 use tokio::process::Child;
+use tokio::task::JoinHandle;
 
 pub(super) struct ProcessHandle {
     child: Child,
@@ -27,8 +28,10 @@ pub(super) struct ProcessHandle {
     exit: Option<Exit>,
     /// This run's `PM_RUN_ID`.
     marker: String,
-    /// The instance's cgroup, which the child was moved into.
+    /// The instance's cgroup, which the child is moved into.
     cgroup: Option<Cgroup>,
+    /// The move into `cgroup`, until it has ended.
+    moving: Option<JoinHandle<bool>>,
 }
 
 impl ProcessHandle {
@@ -38,27 +41,26 @@ impl ProcessHandle {
         // Read before anything can reap the child, so this is the leader and not a reused pid.
         let leader = identity(pid);
         let RunContainment { marker, cgroup } = contained;
-        let cgroup = cgroup.filter(|cgroup| match cgroup.add_tree(pid) {
-            Ok(()) => {
-                // Moving follows the spawn: a descendant forked before, whose parent has exited
-                // since, is now an orphan of ours and not in the leader's tree.
-                for orphan in reaper::adopted() {
-                    if marker::carries(orphan, Match::Run(&marker)) {
-                        let _ = cgroup.add_tree(orphan);
-                    }
-                }
-                true
-            }
-            Err(e) => {
-                tracing::warn!(
-                    pid,
-                    "cannot move into {}: {e}; escaped processes are found by marker",
-                    cgroup.path().display()
-                );
-                false
-            }
+        // A move into a cgroup can wait for an RCU grace period (~10 ms): off the async workers
+        // and off the start and restart path. Nothing reaps the leader before the move is done
+        // (`wait` settles it first), so its pid cannot name another process meanwhile.
+        let moving = cgroup.clone().map(|cgroup| {
+            let marker = marker.clone();
+            tokio::task::spawn_blocking(move || move_run(&cgroup, pid, &marker))
         });
-        Ok(Self { child, pid, group, leader, exit: None, marker, cgroup })
+        Ok(Self { child, pid, group, leader, exit: None, marker, cgroup, moving })
+    }
+
+    /// Waits for the move into the cgroup to end; a failed move leaves the run to its marker.
+    /// Cancel-safe.
+    async fn settle(&mut self) {
+        if let Some(moving) = &mut self.moving {
+            let moved = moving.await.unwrap_or(false);
+            self.moving = None;
+            if !moved {
+                self.cgroup = None;
+            }
+        }
     }
 
     /// Sends `signal` to the whole run: the group, then whatever left it, once each.
@@ -121,6 +123,7 @@ impl Handle for ProcessHandle {
         if let Some(exit) = self.exit {
             return exit;
         }
+        self.settle().await;
         // `Child::wait` is cancel-safe, so this may be dropped in a `select!` and called again.
         let exit = match self.child.wait().await {
             Ok(status) => exit_of(status),
@@ -143,6 +146,7 @@ impl Handle for ProcessHandle {
     }
 
     async fn stop(&mut self, signal: Signal, timeout: Duration) -> Exit {
+        self.settle().await;
         self.signal_run(signal).await;
         let exit = match tokio::time::timeout(timeout, self.wait()).await {
             Ok(exit) => exit,
@@ -157,6 +161,7 @@ impl Handle for ProcessHandle {
     }
 
     fn sweep(&self) {
+        // Called once `wait` has returned, so the move into the cgroup has ended.
         // Best effort: there is no one to tell, and an empty run is the goal anyway.
         if let Err(error) = self.kill_group(Signal::SIGKILL) {
             tracing::debug!(pid = self.pid, %error, "cannot sweep process group");
@@ -181,6 +186,22 @@ impl Drop for ProcessHandle {
         // Not waited for any more: tokio's orphan queue or the reaper collects it.
         reaper::forget(self.pid);
     }
+}
+
+/// Moves the run's leader and its descendants into `cgroup`, with any orphan of the run the
+/// daemon adopted meanwhile: a descendant forked before the move whose parent has exited since is
+/// no longer in the leader's tree. Blocking.
+fn move_run(cgroup: &Cgroup, pid: u32, marker: &str) -> bool {
+    if let Err(e) = cgroup.add_tree(pid) {
+        tracing::warn!(pid, "cannot move into {}: {e}; escaped processes are found by marker", cgroup.path().display());
+        return false;
+    }
+    for orphan in reaper::adopted() {
+        if marker::carries(orphan, Match::Run(marker)) {
+            let _ = cgroup.add_tree(orphan);
+        }
+    }
+    true
 }
 
 fn exit_of(status: ExitStatus) -> Exit {
