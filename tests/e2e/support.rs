@@ -247,9 +247,17 @@ impl Pm {
     pub fn foreground(&self, mut cmd: Command) -> Foreground {
         let log = std::fs::File::create(self.path("daemon.out")).unwrap();
         cmd.stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log);
-        let child = Foreground(cmd.spawn().unwrap());
+        let mut child = Foreground(cmd.spawn().unwrap());
         let socket = self.home.path().join("pm.sock");
-        wait_until("the daemon answers", Duration::from_secs(10), || answers_ping(&socket));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !answers_ping(&socket) {
+            let exited = child.0.try_wait().unwrap();
+            if exited.is_some() || Instant::now() > deadline {
+                let log = std::fs::read_to_string(self.path("daemon.out")).unwrap_or_default();
+                panic!("the daemon did not answer within 10 s (exit: {exited:?}); its output:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         child
     }
 

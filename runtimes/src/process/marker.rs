@@ -33,12 +33,41 @@ impl Match<'_> {
 
 /// Whether `pid`'s environment carries a marker that `which` matches.
 pub fn carries(pid: u32, which: Match<'_>) -> bool {
-    let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else { return false };
     let prefix = format!("{VAR}=");
+    let path = format!("/proc/{pid}/environ");
+    // A process in the middle of an exec shows an empty environment for a moment, and a read
+    // across that moment stops short, mid-entry: a user process read so is read again, briefly,
+    // before it counts as unmarked.
+    let mut environ = Vec::new();
+    for _ in 0..EXEC_RETRIES {
+        let Ok(read) = std::fs::read(&path) else { return false };
+        environ = read;
+        if environ.last() == Some(&0) || !user_process(pid) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    // Still torn (a process that wrote over its environment, as setproctitle does): as read.
     environ
         .split(|&b| b == 0)
         .filter_map(|entry| entry.strip_prefix(prefix.as_bytes()))
         .any(|value| which.matches(value))
+}
+
+/// How many times an empty or torn environment is read before it is believed (1 ms apart).
+const EXEC_RETRIES: usize = 20;
+
+/// Whether `pid` is a live process that could have an environment: not a zombie, not a kernel
+/// thread (`PF_KTHREAD` in the flags of `/proc/<pid>/stat`).
+fn user_process(pid: u32) -> bool {
+    const PF_KTHREAD: u64 = 0x0020_0000;
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    // Fields after the command name's closing parenthesis: state (3), …, flags (9).
+    let Some(rest) = stat.rfind(')').map(|at| &stat[at + 1..]) else { return false };
+    let mut fields = rest.split_whitespace();
+    let state = fields.next();
+    let flags = fields.nth(5).and_then(|f| f.parse::<u64>().ok());
+    state.is_some_and(|s| s != "Z" && s != "X") && flags.is_some_and(|f| f & PF_KTHREAD == 0)
 }
 
 /// The processes (other than this one) whose environment carries a marker that `which` matches.
@@ -77,6 +106,50 @@ mod tests {
         assert!(!left.matches(b"d:b:3"), "this boot's runs are not leftovers");
         assert!(!left.matches(b"dd:old:3"), "another daemon's");
         assert!(!left.matches(b"d"));
+    }
+
+    #[test]
+    fn a_process_in_the_middle_of_an_exec_still_carries_its_marker() {
+        let marker = format!("test:{}:exec", std::process::id());
+        let mut missed = 0;
+        for _ in 0..100 {
+            // Two execs (sh, then setsid, then sleep) early in its life, where the reads land.
+            let mut child =
+                std::process::Command::new("sh").args(["-c", "exec setsid sleep 5"]).env(VAR, &marker).spawn().unwrap();
+            missed += (0..50)
+                .filter(|_| {
+                    let t = std::time::Instant::now();
+                    let c = carries(child.id(), Match::Run(&marker));
+                    if !c {
+                        eprintln!(
+                            "MISS after {:?} {:?}",
+                            t.elapsed(),
+                            std::fs::read(format!("/proc/{}/environ", child.id())).map(|e| e.len())
+                        );
+                    }
+                    !c
+                })
+                .count();
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+        assert_eq!(missed, 0, "reads that missed the marker");
+    }
+
+    #[test]
+    fn kernel_threads_and_zombies_have_no_environment_to_wait_for() {
+        assert!(user_process(std::process::id()));
+        // kthreadd is pid 2 wherever the pid namespace is the host's.
+        if std::fs::read_to_string("/proc/2/comm").is_ok_and(|comm| comm.trim() == "kthreadd") {
+            assert!(!user_process(2));
+        }
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        while std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z")) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert!(!user_process(pid), "a zombie");
+        child.wait().unwrap();
     }
 
     #[test]
