@@ -1,6 +1,8 @@
 //! What to run: a sidecar definition, exactly as written in a `[sidecars.<name>]` table of a
 //! project file and as carried by `pm.map` / `pm.apply`.
 
+use crate::health::Health;
+use crate::hooks::Hooks;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -93,6 +95,14 @@ pub struct Definition {
     #[serde(default = "defaults::ready_timeout", with = "crate::duration")]
     #[schemars(with = "String")]
     pub ready_timeout: Duration,
+    /// A check run every `interval` once the instance is ready, e.g.
+    /// `{ http = "http://127.0.0.1:8080/healthz", interval = "5s" }`: past `failure_threshold`
+    /// failures in a row it is `unhealthy`, and restarted unless `on_unhealthy = "report"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
+    /// Commands run around each run: `pre_start`, `post_start`, `pre_stop`, `post_stop`.
+    #[serde(default, skip_serializing_if = "Hooks::is_empty")]
+    pub hooks: Hooks,
 }
 
 impl Definition {
@@ -122,6 +132,8 @@ impl Definition {
             stop_timeout: defaults::stop_timeout(),
             ready: Readiness::default(),
             ready_timeout: defaults::ready_timeout(),
+            health: None,
+            hooks: Hooks::default(),
         }
     }
 
@@ -282,7 +294,8 @@ pub enum RestartPolicy {
 /// When an instance counts as ready.
 ///
 /// In a project file: `ready = "started"`, `ready = "exited"`, `ready = { log = "listening on" }`,
-/// `ready = { tcp = "127.0.0.1:8080" }`.
+/// `ready = { tcp = "127.0.0.1:8080" }`, `ready = { http = "http://127.0.0.1:8080/healthz" }`,
+/// `ready = { exec = "pg_isready -q" }`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Readiness {
@@ -293,6 +306,15 @@ pub enum Readiness {
     Log(String),
     /// When a TCP connection to this `host:port` succeeds.
     Tcp(String),
+    /// When a GET of this plain `http://` URL answers with a 2xx or 3xx status.
+    Http(String),
+    /// When this command (argv or a string split like a shell) exits 0; for a container, run
+    /// inside it.
+    Exec(
+        #[serde(deserialize_with = "command::deserialize")]
+        #[schemars(with = "command::Schema")]
+        Vec<String>,
+    ),
     /// When it has called `pm.register` (it is commandable).
     Registered,
     /// When it exits with a success code (a one-shot).
@@ -305,6 +327,8 @@ impl std::fmt::Display for Readiness {
             Readiness::Started => f.write_str("started"),
             Readiness::Log(re) => write!(f, "log /{re}/"),
             Readiness::Tcp(addr) => write!(f, "tcp {addr}"),
+            Readiness::Http(url) => write!(f, "http {url}"),
+            Readiness::Exec(argv) => write!(f, "exec `{}`", shell_words::join(argv)),
             Readiness::Registered => f.write_str("registered"),
             Readiness::Exited => f.write_str("exited successfully"),
         }
@@ -312,12 +336,14 @@ impl std::fmt::Display for Readiness {
 }
 
 /// `command` accepts an argv array or a string split like a POSIX shell would.
-mod command {
+pub(crate) mod command {
     use schemars::JsonSchema;
     use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
-    /// The accepted shapes, for the JSON Schema.
+    /// A command: one string split like a shell would, or an argv array.
     #[derive(JsonSchema)]
+    #[serde(untagged)]
+    #[schemars(rename = "Command")]
     #[allow(dead_code)] // only its shape matters
     pub enum Schema {
         Line(String),
@@ -352,6 +378,11 @@ mod command {
             return Err(de::Error::custom("command is empty"));
         }
         Ok(argv)
+    }
+
+    /// The same, for an optional key.
+    pub fn optional<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+        deserialize(d).map(Some)
     }
 }
 
@@ -392,6 +423,8 @@ mod tests {
             (r#""exited""#, Readiness::Exited),
             (r#"{"log":"ready"}"#, Readiness::Log("ready".into())),
             (r#"{"tcp":"127.0.0.1:80"}"#, Readiness::Tcp("127.0.0.1:80".into())),
+            (r#"{"http":"http://a/b"}"#, Readiness::Http("http://a/b".into())),
+            (r#"{"exec":["true"]}"#, Readiness::Exec(vec!["true".into()])),
         ] {
             let r: Readiness = serde_json::from_str(json).unwrap();
             assert_eq!(r, want);

@@ -11,6 +11,8 @@ pub mod duration;
 pub mod endpoint;
 pub mod envelope;
 pub mod error;
+pub mod health;
+pub mod hooks;
 pub mod memory;
 pub mod ndjson;
 pub mod params;
@@ -25,7 +27,11 @@ pub use connection::{Connection, FrameError};
 pub use definition::{Definition, DockerSpec, PullPolicy, Readiness, RestartPolicy, RuntimeKind};
 pub use endpoint::Endpoint;
 pub use error::ErrorCode;
-pub use status::{DaemonInfo, DefinitionInfo, ExitInfo, InstanceStatus, LogLine, LogRun, LogStream, State};
+pub use health::{Health, HttpProbe, OnUnhealthy, Probe};
+pub use hooks::{Hook, Hooks};
+pub use status::{
+    DaemonInfo, DefinitionInfo, ExitInfo, HealthInfo, HealthStatus, InstanceStatus, LogLine, LogRun, LogStream, State,
+};
 
 /// Name of the daemon itself on the command line (`pm start pm`, `pm stop pm`); no sidecar may use it.
 pub const DAEMON_NAME: &str = "pm";

@@ -19,6 +19,9 @@ pub enum State {
     Running,
     /// Ready: dependents may start.
     Ready,
+    /// Running, but its health check failed `failure_threshold` times in a row (the reason says
+    /// how): not ready, so dependents wait; restarted unless `on_unhealthy = "report"`.
+    Unhealthy,
     /// Being stopped.
     Stopping,
     /// Exited; waiting out the restart delay.
@@ -32,7 +35,7 @@ pub enum State {
 impl State {
     /// Whether a process is (or may be) alive in this state.
     pub fn is_active(self) -> bool {
-        matches!(self, State::Starting | State::Running | State::Ready | State::Stopping)
+        matches!(self, State::Starting | State::Running | State::Ready | State::Unhealthy | State::Stopping)
     }
 }
 
@@ -64,6 +67,30 @@ impl std::fmt::Display for ExitInfo {
     }
 }
 
+/// What an instance's health check last found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct HealthInfo {
+    /// `unknown` until the first verdict, then `healthy` or `unhealthy`.
+    pub status: HealthStatus,
+    /// Failed checks in a row.
+    pub failures: u32,
+    /// Why the last failed check failed, and when (milliseconds since the Unix epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure_at_ms: Option<u64>,
+}
+
+/// A health check's verdict.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    #[default]
+    Unknown,
+    Healthy,
+    Unhealthy,
+}
+
 /// One instance as `pm status` shows it. Field names are stable for `--json` users.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct InstanceStatus {
@@ -89,6 +116,19 @@ pub struct InstanceStatus {
     /// `container`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub containment: Option<String>,
+    /// Its health check's findings, when it has one and has run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthInfo>,
+    /// CPU use of the whole run (every process of it, or its container), in percent of one
+    /// core: since the last `pm.status` that measured it at least a second earlier, or since the
+    /// run started. Only while it runs, and not for in-process tasks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_percent: Option<f64>,
+    /// Memory of the whole run now, in bytes: the sum of its processes' resident memory, or
+    /// the container's usage as `docker stats` counts it. Only while it runs, and not for
+    /// in-process tasks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<u64>,
 }
 
 /// A definition and its instances, as `pm ls` shows it.

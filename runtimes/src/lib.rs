@@ -111,6 +111,43 @@ pub trait Handle: Send {
     fn stop_error(&self) -> Option<String> {
         None
     }
+
+    /// Where the whole run's CPU and memory use can be read, each time someone asks
+    /// (`pm status`); `None` (the default) where there is no figure (in-process tasks).
+    fn usage(&self) -> Option<UsageSource> {
+        None
+    }
+
+    /// Runs commands inside the run (a container), for exec probes; `None` (the default): they
+    /// run on the host.
+    fn exec_in(&self) -> Option<ExecIn> {
+        None
+    }
+}
+
+/// Runs a command inside a run and gives its exit code and the end of its output, or why it
+/// could not run. Cloned into probes that outlive no run: they end with it.
+pub type ExecIn = std::sync::Arc<
+    dyn Fn(Vec<String>) -> futures::future::BoxFuture<'static, Result<(i64, String), String>> + Send + Sync,
+>;
+
+/// What a run uses: the CPU time all its processes have had so far, and their memory now.
+/// Either is `None` where the run's runtime could not tell.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Cumulative, since the run started.
+    pub cpu: Option<Duration>,
+    pub memory_bytes: Option<u64>,
+}
+
+/// Where a run's [`Usage`] is read. Independent of the handle, and cheap to clone.
+#[derive(Debug, Clone)]
+pub enum UsageSource {
+    /// Native processes, read from `/proc` by [`process::sample`]: blocking, so off the async
+    /// workers.
+    Processes(process::Members),
+    /// A container, asked of its engine by [`docker::ContainerStats::sample`].
+    Container(docker::ContainerStats),
 }
 
 /// Why a spawn failed; the message names the instance and says what to do.

@@ -12,9 +12,11 @@ mod leftover;
 pub mod marker;
 mod output;
 pub mod reaper;
+mod usage;
 
 pub use containment::Containment;
 pub use leftover::{Identity, identity, kill_leftover_group};
+pub use usage::{Members, sample};
 
 use crate::{Runtime, SpawnError, SpawnSpec, Spawned, Stream};
 use async_trait::async_trait;

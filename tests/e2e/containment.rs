@@ -67,7 +67,7 @@ fn cgroups_here(test: &str) -> bool {
 }
 
 /// The two ways to hold a sidecar: the daemon's flags and the containment it must report.
-fn modes(test: &str) -> Vec<(&'static [&'static str], &'static str)> {
+pub fn modes(test: &str) -> Vec<(&'static [&'static str], &'static str)> {
     let mut modes: Vec<(&[&str], &str)> = vec![(&["--no-cgroups"], "marker")];
     if cgroups_here(test) {
         modes.push((&[], "cgroup"));

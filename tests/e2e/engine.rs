@@ -246,3 +246,23 @@ fn a_stop_with_the_engine_frozen_ends_at_its_deadline_and_the_container_goes_onc
     pm.ok(&["stop", "pm"]);
     assert_eq!(docker(Some(&host), &["ps", "-aq"]).trim(), "");
 }
+
+#[test]
+fn status_with_the_engine_frozen_answers_within_a_second_without_the_containers_figures() {
+    let test = "status_with_the_engine_frozen_answers_within_a_second_without_the_containers_figures";
+    let Some(engine) = Engine::start(test) else { return };
+    let pm = Pm::new();
+    pm.write("pm.toml", &container("box", "while :; do sleep 1; done", ""));
+    pm_on(&pm, &engine, &["start"]);
+    wait_until("the container's figures", Duration::from_secs(20), || pm.instance("box")["memory_bytes"].is_u64());
+
+    let frozen = Frozen::new(&engine);
+    let started = Instant::now();
+    let s = pm.instance("box");
+    let took = started.elapsed();
+    drop(frozen);
+    assert!(took < Duration::from_secs(3), "pm status took {took:?} with the engine frozen");
+    assert_eq!(s["state"], "ready", "{s}");
+    assert!(s.get("memory_bytes").is_none() && s.get("cpu_percent").is_none(), "no figures: {s}");
+    pm.ok(&["stop", "pm"]);
+}

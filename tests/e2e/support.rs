@@ -134,6 +134,13 @@ pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> 
     }
 }
 
+/// Whether any process's command line contains `text`.
+pub fn argv_contains(text: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
+        std::fs::read(entry.path().join("cmdline")).is_ok_and(|argv| String::from_utf8_lossy(&argv).contains(text))
+    })
+}
+
 /// Whether a process is alive (a zombie nobody reaped counts as dead).
 pub fn alive(pid: i64) -> bool {
     let exists = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok();

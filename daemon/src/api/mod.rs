@@ -72,7 +72,7 @@ impl PmApiServer for Api {
         delete::delete(self, &name).await
     }
     async fn status(&self, name: Option<String>) -> RpcResult<Vec<InstanceStatus>> {
-        status::status(self, name.as_deref())
+        status::status(self, name.as_deref()).await
     }
     async fn connect(&self, name: String) -> RpcResult<pm_protocol::status::ConnectInfo> {
         connect::connect(self, &name)

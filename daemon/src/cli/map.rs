@@ -4,7 +4,8 @@ use super::{connect, output};
 use crate::home::Home;
 use anyhow::{Context, anyhow};
 use pm_protocol::duration::parse as duration;
-use pm_protocol::{Definition, PmApiClient, Readiness, RestartPolicy};
+use pm_protocol::health::HealthTable;
+use pm_protocol::{Definition, Health, HttpProbe, PmApiClient, Readiness, RestartPolicy};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -30,7 +31,8 @@ pub struct Args {
     /// Restart policy: always, on-failure (default), never.
     #[arg(long)]
     restart: Option<String>,
-    /// Readiness: started (default), exited, registered, log:REGEX or tcp:HOST:PORT.
+    /// Readiness: started (default), exited, registered, log:REGEX, tcp:HOST:PORT, an http://
+    /// URL or exec:COMMAND.
     #[arg(long)]
     ready: Option<String>,
     /// How long readiness may take (default 30s).
@@ -60,6 +62,16 @@ pub struct Args {
     /// Exit codes that count as success (default 0), comma-separated.
     #[arg(long, value_delimiter = ',')]
     success_exit_codes: Vec<i32>,
+    /// Health check once ready: tcp:HOST:PORT, an http:// URL, exec:COMMAND or rpc:METHOD (the
+    /// other keys of `health` are in a project file).
+    #[arg(long)]
+    health: Option<String>,
+    /// Time between health checks (default 5s).
+    #[arg(long, value_parser = duration, requires = "health")]
+    health_interval: Option<std::time::Duration>,
+    /// What an unhealthy instance gets: restart (default) or report.
+    #[arg(long, requires = "health")]
+    on_unhealthy: Option<String>,
     /// Number of instances (name-0 … name-N-1 when more than one).
     #[arg(long)]
     instances: Option<u32>,
@@ -115,6 +127,17 @@ fn definition(args: Args, here: &Path) -> anyhow::Result<Definition> {
     if let Some(ready) = args.ready {
         def.ready = parse_ready(&ready)?;
     }
+    if let Some(health) = args.health {
+        let mut table = parse_health(&health)?;
+        table.interval = args.health_interval;
+        if let Some(on) = args.on_unhealthy {
+            table.on_unhealthy = Some(
+                serde_json::from_value(on.clone().into())
+                    .map_err(|_| anyhow!("--on-unhealthy `{on}`: expected restart or report"))?,
+            );
+        }
+        def.health = Some(Health::try_from(table).map_err(|e| anyhow!("--health `{health}`: {e}"))?);
+    }
     def.stop_signal = args.stop_signal.unwrap_or(def.stop_signal);
     def.instances = args.instances.unwrap_or(def.instances);
     def.max_restarts = args.max_restarts.unwrap_or(def.max_restarts);
@@ -132,15 +155,47 @@ fn definition(args: Args, here: &Path) -> anyhow::Result<Definition> {
     Ok(def)
 }
 
-/// `started`, `exited`, `log:REGEX`, `tcp:HOST:PORT`.
+/// `started`, `exited`, `registered`, `log:REGEX`, `tcp:HOST:PORT`, `http://…`, `exec:COMMAND`.
 fn parse_ready(text: &str) -> anyhow::Result<Readiness> {
+    let expected = "expected started, exited, registered, log:REGEX, tcp:HOST:PORT, an http:// URL or exec:COMMAND";
     match text.split_once(':') {
         _ if text == "started" => Ok(Readiness::Started),
         _ if text == "exited" => Ok(Readiness::Exited),
         _ if text == "registered" => Ok(Readiness::Registered),
         Some(("log", re)) => Ok(Readiness::Log(re.to_string())),
         Some(("tcp", addr)) => Ok(Readiness::Tcp(addr.to_string())),
-        _ => Err(anyhow!("--ready `{text}`: expected started, exited, registered, log:REGEX or tcp:HOST:PORT")),
+        Some(("http", _)) => {
+            HttpProbe::new(text.to_string(), None, None).map_err(|e| anyhow!("--ready `{text}`: {e}"))?;
+            Ok(Readiness::Http(text.to_string()))
+        }
+        Some(("exec", command)) => Ok(Readiness::Exec(words(command).map_err(|e| anyhow!("--ready `{text}`: {e}"))?)),
+        _ => Err(anyhow!("--ready `{text}`: {expected}")),
+    }
+}
+
+/// `tcp:HOST:PORT`, `http://…`, `exec:COMMAND`, `rpc:METHOD`.
+fn parse_health(text: &str) -> anyhow::Result<HealthTable> {
+    let mut table = HealthTable::default();
+    match text.split_once(':') {
+        Some(("tcp", addr)) => table.tcp = Some(addr.to_string()),
+        Some(("http", _)) => table.http = Some(text.to_string()),
+        Some(("exec", command)) => table.exec = Some(words(command).map_err(|e| anyhow!("--health `{text}`: {e}"))?),
+        Some(("rpc", method)) => table.rpc = Some(method.to_string()),
+        _ => {
+            return Err(anyhow!(
+                "--health `{text}`: expected tcp:HOST:PORT, an http:// URL, exec:COMMAND or rpc:METHOD"
+            ));
+        }
+    }
+    Ok(table)
+}
+
+/// A command line split like a shell would.
+fn words(line: &str) -> Result<Vec<String>, String> {
+    match shell_words::split(line) {
+        Ok(words) if !words.is_empty() => Ok(words),
+        Ok(_) => Err("the command is empty".into()),
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -153,6 +208,18 @@ mod tests {
         assert_eq!(parse_ready("log:listening on \\d+").unwrap(), Readiness::Log("listening on \\d+".into()));
         assert_eq!(parse_ready("tcp:127.0.0.1:80").unwrap(), Readiness::Tcp("127.0.0.1:80".into()));
         assert_eq!(parse_ready("exited").unwrap(), Readiness::Exited);
-        assert!(parse_ready("http:x").unwrap_err().to_string().contains("expected started"));
+        assert_eq!(parse_ready("http://127.0.0.1:8/h").unwrap(), Readiness::Http("http://127.0.0.1:8/h".into()));
+        assert_eq!(parse_ready("exec:pg_isready -q").unwrap(), Readiness::Exec(vec!["pg_isready".into(), "-q".into()]));
+        assert!(parse_ready("http:x").unwrap_err().to_string().contains("not a plain http:// URL"));
+        assert!(parse_ready("https://x/").unwrap_err().to_string().contains("an http:// URL"));
+        assert!(parse_ready("exec:").unwrap_err().to_string().contains("the command is empty"));
+        assert!(parse_ready("udp:x").unwrap_err().to_string().contains("expected started"));
+    }
+
+    #[test]
+    fn health_spellings() {
+        assert_eq!(parse_health("rpc:health").unwrap().rpc.as_deref(), Some("health"));
+        assert_eq!(parse_health("http://a:1/").unwrap().http.as_deref(), Some("http://a:1/"));
+        assert!(parse_health("ping:x").unwrap_err().to_string().contains("expected tcp:HOST:PORT"));
     }
 }

@@ -47,18 +47,42 @@ pub fn short_duration(ms: u64) -> String {
     }
 }
 
+/// `512B`, `12.3K`, `12.3M`, `1.5G`: memory as `ps` and `top` show it (units of 1024).
+pub fn short_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["K", "M", "G", "T"];
+    if bytes < 1024 {
+        return format!("{bytes}B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1}{}", UNITS[unit])
+}
+
 /// Instances as JSON or as a table, as asked.
 pub fn report(list: &[InstanceStatus], json: bool) -> anyhow::Result<()> {
+    show(list, json, false)
+}
+
+/// [`report`], with CPU and MEM columns: for `pm status`, the one answer that carries them.
+pub fn report_usage(list: &[InstanceStatus], json: bool) -> anyhow::Result<()> {
+    show(list, json, true)
+}
+
+fn show(list: &[InstanceStatus], json: bool, usage: bool) -> anyhow::Result<()> {
     if json {
         self::json(&list)
     } else {
-        statuses(list);
+        statuses(list, usage);
         Ok(())
     }
 }
 
 /// Instances as a table, with the reason for odd states underneath.
-fn statuses(list: &[InstanceStatus]) {
+fn statuses(list: &[InstanceStatus], usage: bool) {
     if list.is_empty() {
         println!("no sidecars (define one with `pm map` or a pm.toml)");
         return;
@@ -67,19 +91,29 @@ fn statuses(list: &[InstanceStatus]) {
     let rows: Vec<Vec<String>> = list
         .iter()
         .map(|s| {
-            vec![
+            let mut row = vec![
                 s.name.clone(),
                 s.runtime.to_string(),
                 s.state.to_string(),
                 s.pid.map_or_else(dash, |p| p.to_string()),
                 s.uptime_ms.map_or_else(dash, short_duration),
-                s.restarts.to_string(),
-                s.last_exit.as_ref().map_or_else(dash, |e| e.to_string()),
-                if s.ready { "yes" } else { "no" }.to_string(),
-            ]
+            ];
+            if usage {
+                row.push(s.cpu_percent.map_or_else(dash, |p| format!("{p:.1}%")));
+                row.push(s.memory_bytes.map_or_else(dash, short_bytes));
+            }
+            row.push(s.restarts.to_string());
+            row.push(s.last_exit.as_ref().map_or_else(dash, |e| e.to_string()));
+            row.push(if s.ready { "yes" } else { "no" }.to_string());
+            row
         })
         .collect();
-    table(&["NAME", "RUNTIME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT", "READY"], &rows);
+    let mut header = vec!["NAME", "RUNTIME", "STATE", "PID", "UPTIME"];
+    if usage {
+        header.extend(["CPU", "MEM"]);
+    }
+    header.extend(["RESTARTS", "LAST EXIT", "READY"]);
+    table(&header, &rows);
     for s in list {
         if let Some(reason) = &s.reason {
             println!("  {}: {reason}", s.name);
@@ -94,5 +128,14 @@ mod tests {
         assert_eq!(super::short_duration(120), "120ms");
         assert_eq!(super::short_duration(5_000), "5s");
         assert_eq!(super::short_duration(3_725_000), "1h2m");
+    }
+
+    #[test]
+    fn memory_is_short() {
+        assert_eq!(super::short_bytes(512), "512B");
+        assert_eq!(super::short_bytes(1536), "1.5K");
+        assert_eq!(super::short_bytes(12_897_485), "12.3M");
+        assert_eq!(super::short_bytes(3 << 30), "3.0G");
+        assert_eq!(super::short_bytes(u64::MAX), "16777216.0T");
     }
 }

@@ -18,6 +18,6 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (client, info) = connect::running(&Home::from_env()).await?;
     output::notice(&info);
     let statuses = client.daemon().status(args.name).await?;
-    output::report(&statuses, args.json)?;
+    output::report_usage(&statuses, args.json)?;
     Ok(ExitCode::SUCCESS)
 }

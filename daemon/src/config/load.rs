@@ -4,7 +4,8 @@ use super::errors::{ConfigError, InterpolationError};
 use super::locate::{self, Seg, key};
 use super::schema::{Probe, ProjectFile};
 use super::{DaemonSection, Project, akala, interpolate};
-use pm_protocol::{Definition, Endpoint, Readiness};
+use pm_protocol::health::http_target;
+use pm_protocol::{Definition, Endpoint, Probe as HealthProbe, Readiness};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use std::path::{Path, PathBuf};
@@ -92,7 +93,7 @@ fn finish(
 }
 
 /// Interpolates every string of a definition: command words, cwd, env values, env files,
-/// readiness and stop signal.
+/// readiness, health check, hooks and stop signal.
 fn interpolate_definition(
     src: &Source<'_>,
     name: &str,
@@ -128,7 +129,48 @@ fn interpolate_definition(
     match &mut def.ready {
         Readiness::Log(re) => *re = src.interpolate(re, env, || at(key!["ready", "log"]))?,
         Readiness::Tcp(addr) => *addr = src.interpolate(addr, env, || at(key!["ready", "tcp"]))?,
+        Readiness::Http(url) => {
+            *url = src.interpolate(url, env, || at(key!["ready", "http"]))?;
+            http_target(url).map_err(|e| src.invalid(at(key!["ready", "http"]), e))?;
+        }
+        Readiness::Exec(argv) => {
+            for (i, word) in argv.iter_mut().enumerate() {
+                *word = src.interpolate(word, env, || at(key!["ready", "exec", i]))?;
+            }
+        }
         Readiness::Started | Readiness::Exited | Readiness::Registered => {}
+    }
+    if let Some(health) = &mut def.health {
+        match &mut health.probe {
+            HealthProbe::Tcp(addr) => *addr = src.interpolate(addr, env, || at(key!["health", "tcp"]))?,
+            HealthProbe::Http(http) => {
+                http.url = src.interpolate(&http.url, env, || at(key!["health", "http"]))?;
+                // The URL is checked again once its variables are in.
+                http_target(&http.url).map_err(|e| src.invalid(at(key!["health", "http"]), e))?;
+            }
+            HealthProbe::Exec(argv) => {
+                for (i, word) in argv.iter_mut().enumerate() {
+                    *word = src.interpolate(word, env, || at(key!["health", "exec", i]))?;
+                }
+            }
+            HealthProbe::Rpc(method) => *method = src.interpolate(method, env, || at(key!["health", "rpc"]))?,
+        }
+    }
+    let hooks = &mut def.hooks;
+    for (which, hook) in [
+        ("pre_start", &mut hooks.pre_start),
+        ("post_start", &mut hooks.post_start),
+        ("pre_stop", &mut hooks.pre_stop),
+        ("post_stop", &mut hooks.post_stop),
+    ] {
+        let Some(hook) = hook else { continue };
+        // A hook written as a table has its command under `command`; as a command, it is the key.
+        for (i, word) in hook.command.iter_mut().enumerate() {
+            *word = src.interpolate(word, env, || at(key!["hooks", which, i]))?;
+        }
+        for (var, value) in &mut hook.env {
+            *value = src.interpolate(value, env, || at(key!["hooks", which, "env", var.as_str()]))?;
+        }
     }
     def.stop_signal = src.interpolate(&def.stop_signal, env, || at(key!["stop_signal"]))?;
     Ok(())

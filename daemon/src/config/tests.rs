@@ -322,12 +322,12 @@ fn errors_inside_nested_values_have_the_full_key_path() {
     assert_eq!(
         error("pm.toml", "[sidecars.web]\ncommand = 'x'\nready = { lgo = 'up' }\n"),
         "pm.toml:3: sidecars.web.ready: unknown variant `lgo`, expected one of `started`, \
-         `log`, `tcp`, `registered`, `exited`"
+         `log`, `tcp`, `http`, `exec`, `registered`, `exited`"
     );
     assert_eq!(
         error("pm.yaml", "sidecars:\n  web:\n    command: x\n    ready:\n      lgo: up\n"),
         "pm.yaml:5: sidecars.web.ready: unknown variant `lgo`, expected one of `started`, \
-         `log`, `tcp`, `registered`, `exited`"
+         `log`, `tcp`, `http`, `exec`, `registered`, `exited`"
     );
     assert_eq!(
         error("pm.json", "{\"sidecars\": {\"web\": {\"command\": \"x\",\n\"ready\": {\"log\": 1}}}}"),

@@ -49,8 +49,19 @@ pub fn validate(name: &str, def: &Definition) -> std::result::Result<(), String>
         duration::check(d).map_err(|e| ctx(format!("{key}: {e}")))?;
     }
     pm_runtimes::parse_signal(&def.stop_signal).map_err(|e| ctx(format!("stop_signal: {e}")))?;
-    if let Readiness::Log(pattern) = &def.ready {
-        regex::Regex::new(pattern).map_err(|e| ctx(format!("ready log pattern: {e}")))?;
+    match &def.ready {
+        Readiness::Log(pattern) => {
+            regex::Regex::new(pattern).map_err(|e| ctx(format!("ready log pattern: {e}")))?;
+        }
+        Readiness::Http(url) => {
+            pm_protocol::health::http_target(url).map_err(|e| ctx(format!("ready: {e}")))?;
+        }
+        Readiness::Exited if def.health.is_some() => {
+            return Err(ctx(
+                "a health check needs a sidecar that keeps running, not a one-shot (ready = \"exited\")".into()
+            ));
+        }
+        _ => {}
     }
     for dep in &def.depends_on {
         validate_name(dep).map_err(|e| ctx(format!("depends_on: {e}")))?;

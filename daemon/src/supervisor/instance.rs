@@ -3,13 +3,15 @@
 //! sidecar never blocks the daemon or other instances.
 
 use super::context::Context;
-use super::readiness;
+use super::health::{Checker, Report};
+use super::hooks::{Beside, HookTarget};
+use super::probe::{self, Target};
 use super::restart::{Decision, Tracker};
 use crate::logs::ReadyOnLine;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use pm_protocol::status::{Event, now_ms};
-use pm_protocol::{Definition, ExitInfo, Readiness, State};
+use pm_protocol::{Definition, ExitInfo, HealthInfo, HealthStatus, OnUnhealthy, Probe, Readiness, State};
 use pm_runtimes::{Exit, Handle, SpawnSpec, parse_signal, signal_name};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -34,6 +36,8 @@ pub struct Snapshot {
     pub pid_start_time: Option<u64>,
     /// How its last run was held (`cgroup`, `marker`, `task`, `container`).
     pub containment: Option<&'static str>,
+    /// What the current run's health check found (none: no check, or none ran yet).
+    pub health: Option<HealthInfo>,
     pub started_at_ms: Option<u64>,
     pub started: Option<Instant>,
     pub restarts: u32,
@@ -53,6 +57,7 @@ impl Snapshot {
             pid: None,
             pid_start_time: None,
             containment: None,
+            health: None,
             started_at_ms: None,
             started: None,
             restarts: 0,
@@ -156,6 +161,11 @@ struct Run {
     check: Option<BoxFuture<'static, ()>>,
     /// When readiness times out (none: beyond the clock's range, never).
     deadline: Option<Instant>,
+    /// What probes of this run check, and its health check once it is ready.
+    target: Target,
+    health: Option<Checker>,
+    /// Its `post_start` hook, while it runs.
+    post_start: Option<Beside>,
 }
 
 enum Phase {
@@ -276,6 +286,50 @@ impl Actor {
             Ok(spec) => spec,
             Err(reason) => return self.fail(reason),
         };
+        let mut target = Target {
+            instance: self.spec.name.clone(),
+            exec_in: None,
+            // Commands of probes run as the sidecar would, but without its token.
+            env: spawn_spec.env.iter().filter(|(k, _)| k != "PM_TOKEN").cloned().collect(),
+            cwd: spawn_spec.cwd.clone(),
+            mesh: self.ctx.mesh.clone(),
+        };
+        if let Some(hook) = def.hooks.pre_start.clone() {
+            self.publish(|s| {
+                s.state = State::Starting;
+                s.reason = Some("running its pre_start hook".into());
+            });
+            let (ctx, name) = (self.ctx.clone(), self.spec.name.clone());
+            let hooks = HookTarget { ctx: &ctx, instance: &name, env: &target.env, cwd: target.cwd.as_deref() };
+            let ran = hooks.run("pre_start", &hook, &[]);
+            tokio::pin!(ran);
+            // A stop does not wait for the hook: dropped, it is killed with what it started.
+            loop {
+                tokio::select! {
+                    result = &mut ran => match result {
+                        Ok(()) => break,
+                        Err(e) => {
+                            self.ctx.mesh.revoke_tokens(&self.spec.name);
+                            return self.fail(format!("pre_start hook: {e}"));
+                        }
+                    },
+                    cmd = self.rx.recv() => match cmd {
+                        Some(Command::Stop(reply)) => {
+                            self.ctx.mesh.revoke_tokens(&self.spec.name);
+                            self.publish(|s| { s.state = State::Stopped; s.reason = None; });
+                            let _ = reply.send(());
+                            return Phase::Idle;
+                        }
+                        Some(Command::Exit(reply)) => {
+                            let _ = reply.send(());
+                            return Phase::Ended;
+                        }
+                        None => return Phase::Ended,
+                        Some(cmd) => self.while_active(cmd),
+                    },
+                }
+            }
+        }
         let spawned = match self.ctx.runtime.spawn(spawn_spec).await {
             Ok(s) => s,
             Err(e) => {
@@ -307,7 +361,12 @@ impl Actor {
                 }
                 Err(e) => return self.fail(format!("invalid ready log pattern: {e}")),
             },
-            Readiness::Tcp(addr) => (None, Some(readiness::tcp(addr.clone()))),
+            Readiness::Tcp(addr) => (None, Some(self.until_passes(Probe::Tcp(addr.clone()), &target, &spawned))),
+            Readiness::Http(url) => match pm_protocol::HttpProbe::new(url.clone(), None, None) {
+                Ok(http) => (None, Some(self.until_passes(Probe::Http(http), &target, &spawned))),
+                Err(e) => return self.fail(format!("ready: {e}")),
+            },
+            Readiness::Exec(argv) => (None, Some(self.until_passes(Probe::Exec(argv.clone()), &target, &spawned))),
             Readiness::Registered => (None, Some(self.ctx.mesh.registered(self.spec.name.clone()))),
             Readiness::Started | Readiness::Exited => (None, None),
         };
@@ -319,7 +378,20 @@ impl Actor {
         let now = Instant::now();
         let ready = def.ready == Readiness::Started;
         let deadline = now.checked_add(def.ready_timeout);
-        let run = Run { handle: spawned.handle, started: now, ready, check, deadline };
+        target.exec_in = spawned.handle.exec_in();
+        let mut run = Run {
+            handle: spawned.handle,
+            started: now,
+            ready,
+            check,
+            deadline,
+            target,
+            health: None,
+            post_start: None,
+        };
+        if ready {
+            self.on_ready(&mut run);
+        }
         self.record_pid(pid);
         let containment = run.handle.containment();
         let state = match def.ready {
@@ -333,8 +405,99 @@ impl Actor {
             s.started = Some(Instant::now());
             s.reason = None;
             s.containment = containment;
+            s.health = None;
         });
         Phase::Running(run)
+    }
+
+    /// A readiness check that repeats `probe` (each try bounded) until it passes.
+    fn until_passes(&self, probe: Probe, target: &Target, spawned: &pm_runtimes::Spawned) -> BoxFuture<'static, ()> {
+        let mut target = target.clone();
+        target.exec_in = spawned.handle.exec_in();
+        Box::pin(probe::until_passes(probe, target, READY_TRY_TIMEOUT))
+    }
+
+    /// Once the run is ready: its `post_start` hook, beside it, and its health check, if its
+    /// definition has them (a one-shot has no health check).
+    fn on_ready(&self, run: &mut Run) {
+        if let Some(health) = &self.spec.def.health
+            && self.spec.def.ready != Readiness::Exited
+        {
+            run.health = Some(Checker::start(health.clone(), run.target.clone()));
+        }
+        if let Some(hook) = self.spec.def.hooks.post_start.clone() {
+            let (ctx, instance, target) = (self.ctx.clone(), self.spec.name.clone(), run.target.clone());
+            run.post_start = Some(Beside::spawn(async move {
+                let hooks = HookTarget { ctx: &ctx, instance: &instance, env: &target.env, cwd: target.cwd.as_deref() };
+                // A failure is in the log; the run goes on.
+                let _ = hooks.run("post_start", &hook, &[]).await;
+            }));
+        }
+    }
+
+    /// Runs the `post_stop` hook, if any, once a run has ended with `exit`.
+    async fn post_stop(&self, target: &Target, exit: Exit) {
+        let Some(hook) = &self.spec.def.hooks.post_stop else { return };
+        let mut extra = Vec::new();
+        if let Some(code) = exit.code {
+            extra.push(("PM_EXIT_CODE", code.to_string()));
+        }
+        if let Some(signal) = exit.signal {
+            extra.push(("PM_EXIT_SIGNAL", signal_name(signal)));
+        }
+        let hooks =
+            HookTarget { ctx: &self.ctx, instance: &self.spec.name, env: &target.env, cwd: target.cwd.as_deref() };
+        let _ = hooks.run("post_stop", hook, &extra).await;
+    }
+
+    /// What the health check found: kept for status; an unhealthy verdict is acted on.
+    async fn health_report(&mut self, run: Run, report: Report) -> Phase {
+        let def = self.spec.def.clone();
+        let failures = report.info.failures;
+        let last = report.info.last_failure.clone().unwrap_or_default();
+        self.publish(|s| s.health = Some(report.info));
+        match report.flipped {
+            Some(HealthStatus::Unhealthy) => {
+                let reason = format!("health check failed {failures} times in a row: {last}");
+                self.publish(|s| {
+                    s.state = State::Unhealthy;
+                    s.reason = Some(reason.clone());
+                });
+                if def.health.as_ref().is_some_and(|h| h.on_unhealthy == OnUnhealthy::Restart) {
+                    return self.replace_unhealthy(run, reason).await;
+                }
+            }
+            Some(HealthStatus::Healthy) if self.status.borrow().state == State::Unhealthy => {
+                self.publish(|s| {
+                    s.state = State::Ready;
+                    s.reason = None;
+                });
+            }
+            _ => {}
+        }
+        Phase::Running(run)
+    }
+
+    /// Stops an unhealthy run; the restart policy decides what follows, as after a failed exit.
+    async fn replace_unhealthy(&mut self, mut run: Run, reason: String) -> Phase {
+        run.health = None;
+        self.stop_as(&mut run, State::Unhealthy, Some(reason.clone())).await;
+        let uptime = run.started.elapsed();
+        drop(run);
+        let outcome = format!("unhealthy ({reason})");
+        match self.restarts.on_exit(&self.spec.def, &outcome, false, uptime, Instant::now()) {
+            Decision::Restart(delay) => {
+                self.publish(|s| {
+                    s.state = State::Backoff;
+                    s.reason = Some(format!("{reason}; restarting in {}", humantime::format_duration(delay)));
+                    s.restarts += 1;
+                });
+                self.ctx.dirty.nudge();
+                Phase::Backoff(Instant::now().checked_add(delay))
+            }
+            Decision::Exited => Phase::Idle,
+            Decision::Fail(why) => self.fail(why),
+        }
     }
 
     /// Queues a new run's pid for disk, so that a daemon killed later leaves a state naming this
@@ -385,7 +548,11 @@ impl Actor {
                 run.ready = true;
                 run.check = None;
                 self.publish(|s| s.state = State::Ready);
+                self.on_ready(&mut run);
                 Phase::Running(run)
+            }
+            report = async { run.health.as_mut().expect("guarded by the condition").next().await }, if run.health.is_some() => {
+                self.health_report(run, report).await
             }
             _ = sleep_until_or_never(run.deadline), if waits_for_readiness => {
                 let reason = format!(
@@ -479,8 +646,17 @@ impl Actor {
     async fn stop_as(&mut self, run: &mut Run, state: State, reason: Option<String>) {
         let def = &self.spec.def;
         self.publish(|s| s.state = State::Stopping);
+        run.health = None;
+        run.post_start = None;
+        if let Some(hook) = &def.hooks.pre_stop {
+            let t = &run.target;
+            let hooks = HookTarget { ctx: &self.ctx, instance: &self.spec.name, env: &t.env, cwd: t.cwd.as_deref() };
+            // Whether it fails or times out, the stop goes on.
+            let _ = hooks.run("pre_stop", hook, &[]).await;
+        }
         let signal = parse_signal(&def.stop_signal).unwrap_or(nix::sys::signal::Signal::SIGTERM);
         let exit = run.handle.stop(signal, def.stop_timeout).await;
+        self.post_stop(&run.target, exit).await;
         // Stopped either way; when the runtime could not confirm it (an engine that did not
         // answer in time), the reason says so.
         let reason = reason.or_else(|| run.handle.stop_error());
@@ -497,8 +673,11 @@ impl Actor {
     }
 
     /// The run ended on its own: the restart policy decides what follows.
-    async fn exited(&mut self, run: Run, exit: Exit) -> Phase {
+    async fn exited(&mut self, mut run: Run, exit: Exit) -> Phase {
         run.handle.sweep();
+        run.health = None;
+        run.post_start = None;
+        self.post_stop(&run.target, exit).await;
         let uptime = run.started.elapsed();
         drop(run);
         self.ctx.mesh.gone(&self.spec.name, "it exited");
@@ -598,6 +777,10 @@ impl Actor {
         out.expect("send_modify runs the closure")
     }
 }
+
+/// How long one try of a readiness probe may take (http, exec, tcp): a hung try is given up and
+/// the next one made, within the ready timeout.
+const READY_TRY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Sleeps until `at`, or forever without it.
 async fn sleep_until_or_never(at: Option<Instant>) {

@@ -4,11 +4,15 @@
 mod context;
 mod define;
 mod graph;
+mod health;
+mod hooks;
+mod host_command;
 mod instance;
-mod readiness;
+mod probe;
 mod restart;
 mod start;
 mod stop;
+mod usage;
 
 pub use context::Context;
 
@@ -60,6 +64,8 @@ struct Inner {
 
 #[derive(Default)]
 struct Registry {
+    /// The figures of the instances' runs, dropped with the instance.
+    meter: Arc<usage::Meter>,
     definitions: BTreeMap<String, Arc<Definition>>,
     /// Changed only through `insert` and `remove`, which keep `by_definition` in step.
     instances: BTreeMap<String, Entry>,
@@ -98,6 +104,7 @@ impl Registry {
 
     fn remove(&mut self, name: &str) -> Option<Entry> {
         let entry = self.instances.remove(name)?;
+        self.meter.forget(name);
         if let Some(names) = self.by_definition.get_mut(&entry.definition) {
             names.remove(name);
             if names.is_empty() {
@@ -133,15 +140,21 @@ fn to_status(name: &str, entry: &Entry, def: &Definition, s: &Snapshot) -> Insta
         reason: s.reason.clone(),
         autostart: def.autostart,
         containment: s.containment.map(str::to_string),
+        health: s.health.clone(),
+        // Read only by `pm.status`, which asks the runtime (`usage.rs`).
+        cpu_percent: None,
+        memory_bytes: None,
     }
 }
 
 impl Supervisor {
-    pub fn new(ctx: Context, store: Store) -> Self {
+    pub fn new(mut ctx: Context, store: Store) -> Self {
+        let meter = Arc::new(usage::Meter::default());
+        ctx.runtime = Arc::new(usage::Metered::new(ctx.runtime, meter.clone()));
         let sup = Supervisor {
             inner: Arc::new(Inner {
                 ctx,
-                registry: Mutex::default(),
+                registry: Mutex::new(Registry { meter, ..Registry::default() }),
                 store,
                 queueing: Mutex::default(),
                 closing: AtomicBool::new(false),

@@ -261,8 +261,17 @@ impl Handle for DockerHandle {
         self.stop_error.clone()
     }
 
+    fn exec_in(&self) -> Option<crate::ExecIn> {
+        let (docker, id) = (self.docker.clone(), self.id.clone());
+        Some(Arc::new(move |argv| Box::pin(super::exec::run(docker.clone(), id.clone(), argv))))
+    }
+
     fn containment(&self) -> Option<&'static str> {
         Some("container")
+    }
+
+    fn usage(&self) -> Option<crate::UsageSource> {
+        Some(crate::UsageSource::Container(super::ContainerStats::new(self.docker.clone(), self.id.clone())))
     }
 
     fn sweep(&self) {

@@ -12,13 +12,16 @@
 //! the engine could not confirm is removed as soon as it answers.
 
 mod error;
+mod exec;
 mod handle;
 mod lines;
 mod spec;
+mod usage;
 
 pub use error::DockerError;
 pub use handle::STOP_GRACE;
 pub use spec::{LABEL_DAEMON, LABEL_INSTANCE};
+pub use usage::ContainerStats;
 
 use crate::{Runtime, SpawnError, SpawnSpec, Spawned, Stream};
 use async_trait::async_trait;

@@ -6,7 +6,8 @@ use super::containment::RunContainment;
 use super::leftover::{Identity, identity};
 use super::marker::{self, Match};
 use super::reaper;
-use crate::{Exit, Handle};
+use super::usage::Members;
+use crate::{Exit, Handle, UsageSource};
 use async_trait::async_trait;
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill, killpg};
@@ -178,6 +179,11 @@ impl Handle for ProcessHandle {
 
     fn containment(&self) -> Option<&'static str> {
         Some(if self.cgroup.is_some() { "cgroup" } else { "marker" })
+    }
+
+    fn usage(&self) -> Option<UsageSource> {
+        let start = self.leader.map(|leader| leader.start_time);
+        Some(UsageSource::Processes(Members::new(self.pid, start, self.marker.clone(), self.cgroup.clone())))
     }
 }
 

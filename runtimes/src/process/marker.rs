@@ -33,7 +33,6 @@ impl Match<'_> {
 
 /// Whether `pid`'s environment carries a marker that `which` matches.
 pub fn carries(pid: u32, which: Match<'_>) -> bool {
-    let prefix = format!("{VAR}=");
     let path = format!("/proc/{pid}/environ");
     // A process in the middle of an exec shows an empty environment for a moment, and a read
     // across that moment stops short, mid-entry: a user process read so is read again, briefly,
@@ -48,10 +47,19 @@ pub fn carries(pid: u32, which: Match<'_>) -> bool {
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
     // Still torn (a process that wrote over its environment, as setproctitle does): as read.
-    environ
-        .split(|&b| b == 0)
-        .filter_map(|entry| entry.strip_prefix(prefix.as_bytes()))
-        .any(|value| which.matches(value))
+    markers(&environ).any(|value| which.matches(value))
+}
+
+/// The marker `pid` carries, read once: a process caught mid-exec reads as unmarked, which
+/// only a caller that can afford a miss may accept.
+pub(super) fn of(pid: u32) -> Option<Vec<u8>> {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    markers(&environ).next().map(<[u8]>::to_vec)
+}
+
+/// The values of the marker entries of an environment block.
+fn markers(environ: &[u8]) -> impl Iterator<Item = &[u8]> {
+    environ.split(|&b| b == 0).filter_map(|entry| entry.strip_prefix(VAR.as_bytes())?.strip_prefix(b"="))
 }
 
 /// How many times an empty or torn environment is read before it is believed (1 ms apart).

@@ -17,7 +17,7 @@ fn spawned() -> MutexGuard<'static, BTreeSet<u32>> {
 }
 
 /// Spawns `command`, listing the child as tokio's before the reaper can look.
-pub(super) fn spawn(command: &mut tokio::process::Command) -> std::io::Result<tokio::process::Child> {
+pub fn spawn(command: &mut tokio::process::Command) -> std::io::Result<tokio::process::Child> {
     let mut listed = spawned();
     let child = command.spawn()?;
     if let Some(pid) = child.id() {
@@ -27,7 +27,7 @@ pub(super) fn spawn(command: &mut tokio::process::Command) -> std::io::Result<to
 }
 
 /// The child was waited for (or given up): the reaper may collect that pid from now on.
-pub(super) fn forget(pid: u32) {
+pub fn forget(pid: u32) {
     spawned().remove(&pid);
 }
 
