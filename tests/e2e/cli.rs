@@ -1,6 +1,7 @@
 //! The command line as a user meets it: definitions, instances, listings and clear errors.
 
 use crate::support::{PM, Pm, run_with_deadline, texts};
+use std::process::Command;
 use std::time::Duration;
 
 #[test]
@@ -106,4 +107,22 @@ fn env_env_files_and_pm_variables_reach_the_sidecar() {
     let dir = std::fs::canonicalize(pm.dir.path()).unwrap();
     let want = format!("file flag envy unix://{} {}", socket.display(), dir.display());
     assert!(line.ends_with(&want), "{line} vs {want}");
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_the_command_quietly() {
+    let pm = Pm::new();
+    let _daemon = pm.daemon(&[]);
+    for i in 0..50 {
+        pm.ok(&["map", &format!("s{i}"), "--", "sleep", "1000"]);
+    }
+    // `head -c 1` closes the pipe after one byte: the rest of the table cannot be written.
+    pm.ok(&["start", "s0"]);
+    let script = format!(
+        "\"{PM}\" ls | head -c 1 >/dev/null; \"{PM}\" status | head -c 1 >/dev/null; \
+         \"{PM}\" schema | head -c 1 >/dev/null; \"{PM}\" ls --json | head -c 1 >/dev/null"
+    );
+    let out = Command::new("sh").arg("-c").arg(&script).env("PM_HOME", pm.home.path()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{stderr}");
 }

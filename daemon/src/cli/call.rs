@@ -35,6 +35,6 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .transpose()?;
     let client = connect::daemon(&Home::from_env()).await?;
     let result: serde_json::Value = client.daemon().request(&args.method, Raw(params)).await?;
-    println!("{}", serde_json::to_string_pretty(&result)?);
+    say!("{}", serde_json::to_string_pretty(&result)?);
     Ok(ExitCode::SUCCESS)
 }

@@ -12,9 +12,9 @@ pub async fn run(args: Target) -> anyhow::Result<ExitCode> {
         output::json(&info)?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!("call {}.<method> through the daemon at:", info.name);
+    say!("call {}.<method> through the daemon at:", info.name);
     for endpoint in &info.via_daemon {
-        println!("  {endpoint}");
+        say!("  {endpoint}");
     }
     let dash = || "-".to_string();
     let rows: Vec<Vec<String>> = info

@@ -11,7 +11,7 @@ pub async fn run(args: Target) -> anyhow::Result<ExitCode> {
     if args.json {
         output::json(&deleted)?;
     } else {
-        println!("deleted {}", deleted.join(", "));
+        say!("deleted {}", deleted.join(", "));
     }
     Ok(ExitCode::SUCCESS)
 }

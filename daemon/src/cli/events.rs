@@ -25,13 +25,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             item = sub.next() => item,
         };
         match item {
-            Some(Ok(EventItem::Change(e))) if args.json => println!("{}", serde_json::to_string(&e)?),
+            Some(Ok(EventItem::Change(e))) if args.json => say!("{}", serde_json::to_string(&e)?),
             Some(Ok(EventItem::Change(e))) => {
                 let at =
                     humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + std::time::Duration::from_millis(e.at_ms));
                 match e.reason {
-                    Some(reason) => println!("{at} {} {} ({reason})", e.instance, e.state),
-                    None => println!("{at} {} {}", e.instance, e.state),
+                    Some(reason) => say!("{at} {} {} ({reason})", e.instance, e.state),
+                    None => say!("{at} {} {}", e.instance, e.state),
                 }
             }
             Some(Ok(EventItem::Skipped(n))) => eprintln!("pm: {n} events skipped while following"),

@@ -21,7 +21,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if defs.is_empty() {
-        println!("no sidecars defined (define one with `pm map` or a pm.toml)");
+        say!("no sidecars defined (define one with `pm map` or a pm.toml)");
         return Ok(ExitCode::SUCCESS);
     }
     let rows: Vec<Vec<String>> = defs

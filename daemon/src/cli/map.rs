@@ -101,7 +101,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if json {
         output::json(&info)?;
     } else {
-        println!("defined {} ({}): {}", info.name, info.instances.join(", "), info.definition.command.join(" "));
+        say!("defined {} ({}): {}", info.name, info.instances.join(", "), info.definition.command.join(" "));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -2,6 +2,14 @@
 //! `pm.*` client. Those that change things start the daemon when it is not running; those that
 //! only look (status, ls, log, events, connect, token) and `pm stop` never do.
 
+/// `println!` for a command's output: when its reader has gone (`pm status | head`), the command
+/// ends quietly with 141, as a Unix tool killed by SIGPIPE would, instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::cli::output::say(format_args!($($arg)*))
+    };
+}
+
 mod call;
 mod connect;
 mod connect_cmd;

@@ -13,7 +13,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) {
     }
     let line = |cells: Vec<&str>| {
         let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        println!("{}", padded.join("  ").trim_end());
+        say!("{}", padded.join("  ").trim_end());
     };
     line(header.to_vec());
     for row in rows {
@@ -22,7 +22,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) {
 }
 
 pub fn json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    say!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
@@ -84,7 +84,7 @@ fn show(list: &[InstanceStatus], json: bool, usage: bool) -> anyhow::Result<()> 
 /// Instances as a table, with the reason for odd states underneath.
 fn statuses(list: &[InstanceStatus], usage: bool) {
     if list.is_empty() {
-        println!("no sidecars (define one with `pm map` or a pm.toml)");
+        say!("no sidecars (define one with `pm map` or a pm.toml)");
         return;
     }
     let dash = || "-".to_string();
@@ -116,8 +116,20 @@ fn statuses(list: &[InstanceStatus], usage: bool) {
     table(&header, &rows);
     for s in list {
         if let Some(reason) = &s.reason {
-            println!("  {}: {reason}", s.name);
+            say!("  {}: {reason}", s.name);
         }
+    }
+}
+
+/// Writes one line of a command's output (see the `say!` macro).
+pub fn say(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    if let Err(e) = writeln!(std::io::stdout().lock(), "{line}") {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(141);
+        }
+        eprintln!("pm: cannot write the output: {e}");
+        std::process::exit(1);
     }
 }
 

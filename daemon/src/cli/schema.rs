@@ -3,6 +3,6 @@
 use std::process::ExitCode;
 
 pub fn run() -> anyhow::Result<ExitCode> {
-    println!("{}", serde_json::to_string_pretty(&crate::config::json_schema())?);
+    say!("{}", serde_json::to_string_pretty(&crate::config::json_schema())?);
     Ok(ExitCode::SUCCESS)
 }

@@ -72,9 +72,9 @@ async fn start_daemon(home: &Home, listen: &[pm_protocol::Endpoint], json: bool)
     if json {
         output::json(&info)?;
     } else if fresh {
-        println!("pm daemon started (pid {}, listening on {})", info.pid, info.endpoints.join(", "));
+        say!("pm daemon started (pid {}, listening on {})", info.pid, info.endpoints.join(", "));
     } else {
-        println!("pm daemon already running (pid {}, listening on {})", info.pid, info.endpoints.join(", "));
+        say!("pm daemon already running (pid {}, listening on {})", info.pid, info.endpoints.join(", "));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -38,7 +38,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 pub async fn daemon() -> anyhow::Result<ExitCode> {
     let home = Home::from_env();
     let Some((client, info)) = connect::existing(&home).await else {
-        println!("pm daemon is not running");
+        say!("pm daemon is not running");
         return Ok(ExitCode::SUCCESS);
     };
     client.daemon().shutdown().await?;
@@ -50,7 +50,7 @@ pub async fn daemon() -> anyhow::Result<ExitCode> {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    println!("pm daemon stopped (pid {})", info.pid);
+    say!("pm daemon stopped (pid {})", info.pid);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -47,9 +47,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     write(&key, &key_pem, 0o600)?;
     write(&cert, &cert_pem, 0o644)?;
-    println!("wrote {} (valid for {})", cert.display(), hosts.join(", "));
-    println!("wrote {} (private: mode 0600)", key.display());
-    println!("clients trust it with the certificate file as their CA (e.g. PM_TLS_CA={})", cert.display());
+    say!("wrote {} (valid for {})", cert.display(), hosts.join(", "));
+    say!("wrote {} (private: mode 0600)", key.display());
+    say!("clients trust it with the certificate file as their CA (e.g. PM_TLS_CA={})", cert.display());
     Ok(ExitCode::SUCCESS)
 }
 

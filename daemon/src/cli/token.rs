@@ -14,6 +14,6 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     }
     let token =
         std::fs::read_to_string(home.token()).with_context(|| format!("cannot read {}", home.token().display()))?;
-    println!("{}", token.trim());
+    say!("{}", token.trim());
     Ok(ExitCode::SUCCESS)
 }
