@@ -258,6 +258,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> Re
         dirty: Default::default(),
         tracker: tracker.clone(),
         daemon_endpoint: format!("unix://{}", socket.display()),
+        notifier: Default::default(),
     };
     let sup = Supervisor::new(ctx, Store::spawn(home.state(), home.state_backup()));
     // The registry is complete before any client can ask; only starting waits for later.

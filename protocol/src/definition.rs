@@ -3,6 +3,7 @@
 
 use crate::health::Health;
 use crate::hooks::Hooks;
+use crate::notify::Notify;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -103,6 +104,10 @@ pub struct Definition {
     /// Commands run around each run: `pre_start`, `post_start`, `pre_stop`, `post_stop`.
     #[serde(default, skip_serializing_if = "Hooks::is_empty")]
     pub hooks: Hooks,
+    /// Who is told when an instance fails, turns unhealthy or gives up restarting:
+    /// `{ webhook = "http://…", exec = "…", on = ["failed", "unhealthy", "gave_up"] }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<Notify>,
 }
 
 impl Definition {
@@ -134,6 +139,7 @@ impl Definition {
             ready_timeout: defaults::ready_timeout(),
             health: None,
             hooks: Hooks::default(),
+            notify: None,
         }
     }
 

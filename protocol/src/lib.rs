@@ -15,6 +15,7 @@ pub mod health;
 pub mod hooks;
 pub mod memory;
 pub mod ndjson;
+pub mod notify;
 pub mod params;
 pub mod status;
 pub mod tls;
@@ -29,6 +30,7 @@ pub use endpoint::Endpoint;
 pub use error::ErrorCode;
 pub use health::{Health, HttpProbe, OnUnhealthy, Probe};
 pub use hooks::{Hook, Hooks};
+pub use notify::{Notification, Notify, NotifyEvent};
 pub use status::{
     DaemonInfo, DefinitionInfo, ExitInfo, HealthInfo, HealthStatus, InstanceStatus, LogLine, LogRun, LogStream, State,
 };

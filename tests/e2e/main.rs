@@ -18,6 +18,7 @@ mod isolation;
 mod lifecycle;
 mod logs;
 mod mesh;
+mod notify;
 mod order;
 mod persistence;
 mod privilege;

@@ -20,6 +20,7 @@ pub struct Context {
     pub tracker: TaskTracker,
     /// `PM_DAEMON` for spawned sidecars: where they reach the daemon.
     pub daemon_endpoint: String,
+    pub notifier: super::notify::Notifier,
 }
 
 /// Requests to write the state when an actor changes something worth keeping (a pid new or
@@ -50,6 +51,7 @@ impl Context {
             dirty: Default::default(),
             tracker: Default::default(),
             daemon_endpoint: "unix:///test/pm.sock".into(),
+            notifier: Default::default(),
         }
     }
 }

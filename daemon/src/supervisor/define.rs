@@ -63,6 +63,17 @@ pub fn validate(name: &str, def: &Definition) -> std::result::Result<(), String>
         }
         _ => {}
     }
+    if let Some(notify) = &def.notify {
+        if notify.exec.is_none() && notify.webhook.is_none() {
+            return Err(ctx("notify needs an `exec` command or a `webhook` URL".into()));
+        }
+        if let Some(url) = &notify.webhook {
+            pm_protocol::health::http_target(url).map_err(|e| ctx(format!("notify.webhook: {e}")))?;
+        }
+        if notify.on.is_empty() {
+            return Err(ctx("notify.on is empty: no event would be sent".into()));
+        }
+    }
     for dep in &def.depends_on {
         validate_name(dep).map_err(|e| ctx(format!("depends_on: {e}")))?;
     }
@@ -187,7 +198,12 @@ impl Supervisor {
         }
         for instance in reg.instances_of(name) {
             let entry = &reg.instances[&instance];
-            let spec = InstanceSpec { name: instance.clone(), def: def.clone(), args: entry.args.clone() };
+            let spec = InstanceSpec {
+                name: instance.clone(),
+                definition: name.to_string(),
+                def: def.clone(),
+                args: entry.args.clone(),
+            };
             changes.updated.push((entry.instance.clone(), spec));
         }
         for instance in wanted {

@@ -11,7 +11,7 @@ use crate::logs::ReadyOnLine;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use pm_protocol::status::{Event, now_ms};
-use pm_protocol::{Definition, ExitInfo, HealthInfo, HealthStatus, OnUnhealthy, Probe, Readiness, State};
+use pm_protocol::{Definition, ExitInfo, HealthInfo, HealthStatus, Notification, OnUnhealthy, Probe, Readiness, State};
 use pm_runtimes::{Exit, Handle, SpawnSpec, parse_signal, signal_name};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -23,6 +23,8 @@ use tokio::time::sleep_until;
 #[derive(Debug, Clone)]
 pub struct InstanceSpec {
     pub name: String,
+    /// Its definition's name, and the definition.
+    pub definition: String,
     pub def: Arc<Definition>,
     pub args: Vec<String>,
 }
@@ -772,9 +774,28 @@ impl Actor {
                 Some(reason) => tracing::info!("{}: {} ({reason})", event.instance, event.state),
                 None => tracing::info!("{}: {}", event.instance, event.state),
             }
+            self.notify(&event);
             let _ = self.ctx.events.send(event);
         }
         out.expect("send_modify runs the closure")
+    }
+}
+
+impl Actor {
+    /// Tells the definition's `notify` of a failure, an unhealthy verdict or a give-up.
+    fn notify(&self, event: &Event) {
+        let Some(notify) = &self.spec.def.notify else { return };
+        let Some(kind) = super::notify::event_of(event.state, event.reason.as_deref()) else { return };
+        let notification = Notification {
+            instance: event.instance.clone(),
+            definition: self.spec.definition.clone(),
+            event: kind,
+            state: event.state,
+            reason: event.reason.clone(),
+            last_exit: self.status.borrow().last_exit.clone(),
+            at_ms: event.at_ms,
+        };
+        self.ctx.notifier.send(&self.ctx, notify, self.spec.def.cwd.clone(), notification);
     }
 }
 

@@ -7,7 +7,9 @@ mod graph;
 mod health;
 mod hooks;
 mod host_command;
+mod http_client;
 mod instance;
+mod notify;
 mod probe;
 mod restart;
 mod start;
@@ -260,7 +262,7 @@ impl Supervisor {
         failed: Option<String>,
     ) -> Instance {
         let def = reg.definitions[definition].clone();
-        let spec = InstanceSpec { name: name.to_string(), def, args: args.clone() };
+        let spec = InstanceSpec { name: name.to_string(), definition: definition.to_string(), def, args: args.clone() };
         let ctx = self.inner.ctx.clone();
         let instance = match failed {
             Some(reason) => Instance::spawn_failed(spec, ctx, reason),

@@ -5,6 +5,9 @@ use pm_protocol::{Definition, RestartPolicy};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+/// How the reason of an instance that ran out of restarts begins (notifications tell it apart).
+pub const GAVE_UP: &str = "gave up after";
+
 #[derive(Debug, PartialEq)]
 pub enum Decision {
     /// Restart after this delay.
@@ -54,7 +57,7 @@ impl Tracker {
         }
         if self.recent.len() >= def.max_restarts as usize {
             return Decision::Fail(format!(
-                "gave up after {} restarts within {} (last exit: {outcome})",
+                "{GAVE_UP} {} restarts within {} (last exit: {outcome})",
                 self.recent.len(),
                 humantime::format_duration(def.restart_window)
             ));

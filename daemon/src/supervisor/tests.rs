@@ -37,6 +37,7 @@ fn harness_with(fake: RecordingRuntime, runtime: Arc<dyn Runtime>) -> Harness {
         dirty: Default::default(),
         tracker: Default::default(),
         daemon_endpoint: "unix:///test/pm.sock".into(),
+        notifier: Default::default(),
     };
     Harness { sup: Supervisor::new(ctx, Store::spawn(home.state(), home.state_backup())), fake, _dir: dir }
 }
@@ -201,7 +202,7 @@ async fn durations_past_the_clock_do_not_panic_an_actor() {
     d.restart = RestartPolicy::Always;
     d.backoff_initial = Duration::MAX;
     d.backoff_max = Duration::MAX;
-    let spec = InstanceSpec { name: "web".into(), def: Arc::new(d), args: Vec::new() };
+    let spec = InstanceSpec { name: "web".into(), definition: "web".into(), def: Arc::new(d), args: Vec::new() };
     let web = Instance::spawn(spec, h.sup.inner.ctx.clone());
     let seq = web.ask(Command::Prepare).await.unwrap();
     web.send(Command::Launch(seq)).await;

@@ -1,32 +1,13 @@
 //! `http`: a GET of a plain http:// URL answers 2xx–3xx (or the expected status), with the
-//! expected text in the body if one is given. One HTTP/1.1 request per check, no keep-alive.
+//! expected text in the first 64 KiB of the body if one is given.
 
-use http_body_util::{BodyExt, Empty, Limited};
-use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
+use crate::supervisor::http_client::{self, BODY_LIMIT};
 use pm_protocol::HttpProbe;
-use pm_protocol::health::http_target;
-
-/// How much of a body is read to look for the expected text.
-const BODY_LIMIT: usize = 64 * 1024;
 
 pub async fn check(probe: &HttpProbe) -> Result<(), String> {
     let url = &probe.url;
-    let (host_port, path) = http_target(url)?;
-    let stream =
-        tokio::net::TcpStream::connect(&host_port).await.map_err(|e| format!("cannot connect to {host_port}: {e}"))?;
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| format!("{url}: {e}"))?;
-    // The connection is driven beside the request and dropped with it.
-    let conn = tokio::spawn(conn);
-    let _drive = AbortOnDrop(conn);
-    let request = hyper::Request::get(path)
-        .header(hyper::header::HOST, host_port.as_str())
-        .header(hyper::header::USER_AGENT, "pm-health")
-        .body(Empty::<Bytes>::new())
-        .map_err(|e| format!("{url}: {e}"))?;
-    let response = sender.send_request(request).await.map_err(|e| format!("{url}: {e}"))?;
-    let status = response.status().as_u16();
+    let answer = http_client::request(hyper::Method::GET, url, Vec::new(), probe.body.is_some()).await?;
+    let status = answer.status;
     let status_ok = match probe.status {
         Some(want) => status == want,
         None => (200..400).contains(&status),
@@ -36,26 +17,13 @@ pub async fn check(probe: &HttpProbe) -> Result<(), String> {
         return Err(format!("{url} answered {status} (expected {want})"));
     }
     let Some(text) = &probe.body else { return Ok(()) };
-    let body = match Limited::new(response.into_body(), BODY_LIMIT).collect().await {
-        Ok(body) => body.to_bytes(),
-        // Past the limit: look in what fits, the way a check of the first 64 KiB would.
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            return Err(format!("{url}: the body is over {} KiB before `{text}` was found", BODY_LIMIT / 1024));
-        }
-        Err(e) => return Err(format!("{url}: {e}")),
+    let Some(body) = answer.body else {
+        return Err(format!("{url}: the body is over {} KiB before `{text}` was found", BODY_LIMIT / 1024));
     };
     if String::from_utf8_lossy(&body).contains(text.as_str()) {
         Ok(())
     } else {
         Err(format!("{url} answered {status} without `{text}` in its body"))
-    }
-}
-
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
