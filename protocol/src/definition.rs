@@ -104,6 +104,12 @@ pub struct Definition {
     /// Commands run around each run: `pre_start`, `post_start`, `pre_stop`, `post_stop`.
     #[serde(default, skip_serializing_if = "Hooks::is_empty")]
     pub hooks: Hooks,
+    /// The most memory an instance's processes (or container) may use together, e.g. `"512M"`:
+    /// checked every second, and past it the run is stopped and restarted through the restart
+    /// policy (PM2's `max_memory_restart`).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::size")]
+    #[schemars(with = "Option<String>")]
+    pub max_memory: Option<u64>,
     /// Who is told when an instance fails, turns unhealthy or gives up restarting:
     /// `{ webhook = "http://…", exec = "…", on = ["failed", "unhealthy", "gave_up"] }`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -140,6 +146,7 @@ impl Definition {
             health: None,
             hooks: Hooks::default(),
             notify: None,
+            max_memory: None,
         }
     }
 

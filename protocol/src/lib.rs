@@ -17,6 +17,7 @@ pub mod memory;
 pub mod ndjson;
 pub mod notify;
 pub mod params;
+pub mod size;
 pub mod status;
 pub mod tls;
 pub mod transport;

@@ -75,3 +75,44 @@ fn a_running_container_shows_its_memory_and_cpu() {
     pm.ok(&["stop", "box"]);
     assert_eq!(memory(&pm, "box"), None);
 }
+
+#[test]
+fn a_run_over_max_memory_is_restarted_with_the_reason() {
+    for (flags, _) in modes("a_run_over_max_memory_is_restarted_with_the_reason") {
+        let pm = Pm::new();
+        let _daemon = pm.daemon(flags);
+        // The leader sleeps; a child in a session of its own grows by 20 MB every 50 ms.
+        let grow = "import time\nb = []\nfor _ in range(100):\n    b.append(bytearray(20 << 20))\n    time.sleep(0.05)\ntime.sleep(1000)";
+        let project = format!(
+            "[sidecars.grow]\ncommand = [\"sh\", \"-c\", \"setsid python3 -c \\\"$GROW\\\" & exec sleep 1000\"]\n\
+             env = {{ GROW = {grow:?} }}\nmax_memory = \"100M\"\nbackoff_initial = \"1s\"\n"
+        );
+        pm.write("pm.toml", &project);
+        pm.ok(&["start", "-f", &pm.path("pm.toml").display().to_string()]);
+        let first = pm.instance("grow")["pid"].as_u64();
+        let mut reason = String::new();
+        wait_until("a restart for its memory", Duration::from_secs(15), || {
+            let grow = pm.instance("grow");
+            if let Some(r) = grow["reason"].as_str().filter(|r| r.contains("max_memory")) {
+                reason = r.to_string();
+            }
+            grow["restarts"].as_u64() >= Some(1)
+        });
+        assert!(reason.starts_with("memory ") && reason.contains("M over max_memory 100.0M"), "{flags:?}: {reason}");
+        wait_until("running again", Duration::from_secs(10), || pm.instance("grow")["state"] == "ready");
+        assert_ne!(pm.instance("grow")["pid"].as_u64(), first);
+    }
+}
+
+#[test]
+fn a_bad_max_memory_is_refused_with_the_key() {
+    let pm = Pm::new();
+    let _daemon = pm.daemon(&[]);
+    for (value, want) in
+        [("\"12Q\"", "invalid size `12Q`"), ("5", "a size must be from 1.0M"), ("\"3000T\"", "too large")]
+    {
+        pm.write("pm.toml", &format!("[sidecars.a]\ncommand = \"sleep 1\"\nmax_memory = {value}\n"));
+        let err = pm.fails(&["start", "-f", &pm.path("pm.toml").display().to_string()]);
+        assert!(err.contains("pm.toml:3: sidecars.a.max_memory") && err.contains(want), "{value}: {err}");
+    }
+}

@@ -5,6 +5,7 @@
 use super::context::Context;
 use super::health::{Checker, Report};
 use super::hooks::{Beside, HookTarget};
+use super::memory_limit::Limit;
 use super::probe::{self, Target};
 use super::restart::{Decision, Tracker};
 use crate::logs::ReadyOnLine;
@@ -168,6 +169,8 @@ struct Run {
     health: Option<Checker>,
     /// Its `post_start` hook, while it runs.
     post_start: Option<Beside>,
+    /// The watch on its memory, with `max_memory`.
+    memory: Option<Limit>,
 }
 
 enum Phase {
@@ -381,6 +384,7 @@ impl Actor {
         let ready = def.ready == Readiness::Started;
         let deadline = now.checked_add(def.ready_timeout);
         target.exec_in = spawned.handle.exec_in();
+        let memory = def.max_memory.zip(spawned.handle.usage()).map(|(max, source)| Limit::start(source, max));
         let mut run = Run {
             handle: spawned.handle,
             started: now,
@@ -390,6 +394,7 @@ impl Actor {
             target,
             health: None,
             post_start: None,
+            memory,
         };
         if ready {
             self.on_ready(&mut run);
@@ -466,7 +471,7 @@ impl Actor {
                     s.reason = Some(reason.clone());
                 });
                 if def.health.as_ref().is_some_and(|h| h.on_unhealthy == OnUnhealthy::Restart) {
-                    return self.replace_unhealthy(run, reason).await;
+                    return self.replace(run, State::Unhealthy, reason).await;
                 }
             }
             Some(HealthStatus::Healthy) if self.status.borrow().state == State::Unhealthy => {
@@ -480,13 +485,13 @@ impl Actor {
         Phase::Running(run)
     }
 
-    /// Stops an unhealthy run; the restart policy decides what follows, as after a failed exit.
-    async fn replace_unhealthy(&mut self, mut run: Run, reason: String) -> Phase {
-        run.health = None;
-        self.stop_as(&mut run, State::Unhealthy, Some(reason.clone())).await;
+    /// Stops a run for `reason` (unhealthy, over its memory), shown with `state` meanwhile; the
+    /// restart policy decides what follows, as after a failed exit.
+    async fn replace(&mut self, mut run: Run, state: State, reason: String) -> Phase {
+        self.stop_as(&mut run, state, Some(reason.clone())).await;
         let uptime = run.started.elapsed();
         drop(run);
-        let outcome = format!("unhealthy ({reason})");
+        let outcome = reason.clone();
         match self.restarts.on_exit(&self.spec.def, &outcome, false, uptime, Instant::now()) {
             Decision::Restart(delay) => {
                 self.publish(|s| {
@@ -555,6 +560,11 @@ impl Actor {
             }
             report = async { run.health.as_mut().expect("guarded by the condition").next().await }, if run.health.is_some() => {
                 self.health_report(run, report).await
+            }
+            bytes = async { run.memory.as_mut().expect("guarded by the condition").exceeded().await }, if run.memory.is_some() => {
+                let max = self.spec.def.max_memory.unwrap_or_default();
+                let (used, max) = (pm_protocol::size::format(bytes), pm_protocol::size::format(max));
+                self.replace(run, State::Backoff, format!("memory {used} over max_memory {max}")).await
             }
             _ = sleep_until_or_never(run.deadline), if waits_for_readiness => {
                 let reason = format!(
@@ -650,6 +660,7 @@ impl Actor {
         self.publish(|s| s.state = State::Stopping);
         run.health = None;
         run.post_start = None;
+        run.memory = None;
         if let Some(hook) = &def.hooks.pre_stop {
             let t = &run.target;
             let hooks = HookTarget { ctx: &self.ctx, instance: &self.spec.name, env: &t.env, cwd: t.cwd.as_deref() };
@@ -679,6 +690,7 @@ impl Actor {
         run.handle.sweep();
         run.health = None;
         run.post_start = None;
+        run.memory = None;
         self.post_stop(&run.target, exit).await;
         let uptime = run.started.elapsed();
         drop(run);

@@ -9,6 +9,7 @@ mod hooks;
 mod host_command;
 mod http_client;
 mod instance;
+mod memory_limit;
 mod notify;
 mod probe;
 mod restart;
