@@ -46,6 +46,10 @@ pub struct Definition {
     #[serde(default = "one")]
     #[schemars(range(min = 1, max = 10_000))]
     pub instances: u32,
+    /// Groups it belongs to: `pm start @web`, `pm stop @web`, `pm restart @web`, `pm status @web`
+    /// act on every definition of group `web`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
     /// Instances are interchangeable (calls may be balanced across them).
     #[serde(default)]
     pub stateless: bool,
@@ -129,6 +133,7 @@ impl Definition {
             depends_on: Vec::new(),
             autostart: true,
             instances: 1,
+            groups: Vec::new(),
             stateless: false,
             calls: Vec::new(),
             pm: Vec::new(),

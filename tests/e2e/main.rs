@@ -12,6 +12,7 @@ mod dispatch_properties;
 mod durability;
 mod engine;
 mod extremes;
+mod groups;
 mod health;
 mod hooks;
 mod isolation;

@@ -55,7 +55,7 @@ enum Command {
     /// Stop every sidecar, then the daemon (same as `pm stop pm`).
     Shutdown,
     /// Stop then start sidecars.
-    Restart(Target),
+    Restart(restart::Args),
     /// Define a sidecar: `pm map web -- python3 -m http.server 8080`.
     Map(Box<map::Args>),
     /// List definitions and their instances.
@@ -68,7 +68,7 @@ enum Command {
     /// Follow state changes of every instance as they happen.
     Events(events::Args),
     /// Stop and forget a sidecar definition (with its instances) or one instance.
-    Delete(Target),
+    Delete(delete::Args),
     /// Call a sidecar's method through the daemon: `pm call calc.add '[1, 2]'`.
     Call(call::Args),
     /// How to reach a sidecar: through the daemon, and directly if it serves an endpoint.

@@ -62,6 +62,13 @@ pub fn short_bytes(bytes: u64) -> String {
     format!("{value:.1}{}", UNITS[unit])
 }
 
+/// The answers of several requests as one list: each instance once (its latest status), by name.
+pub fn merged(statuses: Vec<InstanceStatus>) -> Vec<InstanceStatus> {
+    let by_name: std::collections::BTreeMap<String, InstanceStatus> =
+        statuses.into_iter().map(|s| (s.name.clone(), s)).collect();
+    by_name.into_values().collect()
+}
+
 /// Instances as JSON or as a table, as asked.
 pub fn report(list: &[InstanceStatus], json: bool) -> anyhow::Result<()> {
     show(list, json, false)

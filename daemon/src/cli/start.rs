@@ -3,7 +3,7 @@
 use super::{connect, output};
 use crate::config;
 use crate::home::Home;
-use anyhow::Context;
+use anyhow::{Context, bail};
 use pm_protocol::params::StartParams;
 use pm_protocol::{DAEMON_NAME, PmApiClient};
 use std::path::PathBuf;
@@ -11,16 +11,18 @@ use std::process::ExitCode;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Definition or instance to start (`pm` starts the daemon); none: the project file's autostart sidecars.
-    name: Option<String>,
+    /// Definitions, instances or `@group`s to start, together (`pm` starts the daemon); none:
+    /// the project file's autostart sidecars.
+    #[arg(value_name = "NAME")]
+    names: Vec<String>,
     /// Project file to load (default: pm.toml, pm.yaml, pm.yml or pm.json here).
-    #[arg(short = 'f', long = "file", value_name = "FILE", conflicts_with = "name")]
+    #[arg(short = 'f', long = "file", value_name = "FILE", conflicts_with = "names")]
     file: Option<PathBuf>,
     /// Make a new instance of the definition with a generated name.
-    #[arg(long, requires = "name")]
+    #[arg(long, requires = "names")]
     new: bool,
     /// Make (or start) the instance of this name.
-    #[arg(long = "name", value_name = "INSTANCE", requires = "name")]
+    #[arg(long = "name", value_name = "INSTANCE", requires = "names")]
     instance: Option<String>,
     /// When this starts the daemon: also listen here (repeatable), e.g. tcp://127.0.0.1:7700.
     #[arg(long = "listen", value_name = "URL")]
@@ -35,11 +37,14 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let home = Home::from_env();
-    if args.name.as_deref() == Some(DAEMON_NAME) {
+    if args.names == [DAEMON_NAME] {
         return start_daemon(&home, &args.listen, args.json).await;
     }
-    let statuses = match args.name {
-        None => {
+    if args.names.len() > 1 && (args.new || args.instance.is_some() || !args.args.is_empty()) {
+        bail!("--new, --name and arguments after -- go with one definition, not {}", args.names.len());
+    }
+    let statuses = match args.names.is_empty() {
+        true => {
             let dir = std::env::current_dir().context("cannot read the current directory")?;
             let path = match args.file {
                 Some(file) => file,
@@ -54,11 +59,21 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             output::notice(&info);
             client.daemon().apply(project.sidecars, true).await?
         }
-        Some(name) => {
+        false => {
             let (client, info) = connect::daemon_listening(&home, &args.listen).await?;
             output::notice(&info);
-            let params = StartParams { name: Some(name), new: args.new, instance: args.instance, args: args.args };
-            client.daemon().start(params).await?
+            // Together: each start waits for its own readiness, and shared dependencies start once.
+            let (new, instance, extra) = (args.new, args.instance, args.args);
+            let starts = args.names.into_iter().map(|name| {
+                let params = StartParams { name: Some(name), new, instance: instance.clone(), args: extra.clone() };
+                let client = client.clone();
+                async move { client.daemon().start(params).await }
+            });
+            let mut statuses = Vec::new();
+            for started in futures::future::join_all(starts).await {
+                statuses.extend(started?);
+            }
+            output::merged(statuses)
         }
     };
     output::report(&statuses, args.json)?;

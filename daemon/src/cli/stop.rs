@@ -10,10 +10,12 @@ use std::time::{Duration, Instant};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Definition or instance to stop (`pm` stops everything, then the daemon).
-    name: Option<String>,
+    /// Definitions, instances or `@group`s to stop, in this order, each with its dependents
+    /// first (`pm` stops everything, then the daemon).
+    #[arg(value_name = "NAME")]
+    names: Vec<String>,
     /// Stop every instance (the daemon keeps running).
-    #[arg(long, conflicts_with = "name")]
+    #[arg(long, conflicts_with = "names")]
     all: bool,
     /// Print JSON.
     #[arg(long)]
@@ -21,16 +23,22 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    if args.name.as_deref() == Some(DAEMON_NAME) {
+    if args.names == [DAEMON_NAME] {
         return daemon().await;
     }
-    if args.name.is_none() && !args.all {
+    if args.names.is_empty() && !args.all {
         bail!("name a sidecar to stop, or use --all (`pm stop pm` stops the daemon)");
     }
     // With no daemon nothing runs: starting one would only start what is then stopped.
     let (client, _) = connect::running(&Home::from_env()).await?;
-    let stopped = client.daemon().stop(StopParams { name: args.name, all: args.all }).await?;
-    output::report(&stopped, args.json)?;
+    let mut stopped = Vec::new();
+    if args.all {
+        stopped = client.daemon().stop(StopParams { name: None, all: true }).await?;
+    }
+    for name in args.names {
+        stopped.extend(client.daemon().stop(StopParams { name: Some(name), all: false }).await?);
+    }
+    output::report(&output::merged(stopped), args.json)?;
     Ok(ExitCode::SUCCESS)
 }
 

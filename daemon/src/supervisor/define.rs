@@ -77,6 +77,9 @@ pub fn validate(name: &str, def: &Definition) -> std::result::Result<(), String>
     for dep in &def.depends_on {
         validate_name(dep).map_err(|e| ctx(format!("depends_on: {e}")))?;
     }
+    for group in &def.groups {
+        validate_name(group).map_err(|e| ctx(format!("groups: {e}")))?;
+    }
     crate::grants::validate(def).map_err(ctx)
 }
 
@@ -217,6 +220,11 @@ impl Supervisor {
     /// Stops and forgets a definition with its instances, or one instance. Refuses to delete a
     /// definition others depend on.
     pub async fn delete(&self, name: &str) -> Result<Vec<String>> {
+        if name.starts_with('@') {
+            return Err(SupError::Invalid(format!(
+                "`pm delete` takes a definition or an instance, not a group ({name})"
+            )));
+        }
         let (instances, is_definition) = {
             let reg = self.lock();
             let instances = reg.resolve(name)?;

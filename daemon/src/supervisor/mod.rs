@@ -86,7 +86,22 @@ struct Entry {
 
 impl Registry {
     /// Instances a name stands for: a definition's instances, or one instance.
+    /// The instances a name stands for: a definition's, one instance, or `@group`: those of
+    /// every definition in the group.
     fn resolve(&self, name: &str) -> Result<Vec<String>> {
+        if let Some(group) = name.strip_prefix('@') {
+            let members: Vec<&String> =
+                self.definitions.iter().filter(|(_, d)| d.groups.iter().any(|g| g == group)).map(|(n, _)| n).collect();
+            if members.is_empty() {
+                let mut groups: Vec<&str> =
+                    self.definitions.values().flat_map(|d| d.groups.iter().map(String::as_str)).collect();
+                groups.sort_unstable();
+                groups.dedup();
+                let known = if groups.is_empty() { "none".to_string() } else { groups.join(", ") };
+                return Err(SupError::UnknownName(format!("no sidecar is in group `{group}` (groups: {known})")));
+            }
+            return Ok(members.into_iter().flat_map(|d| self.instances_of(d)).collect());
+        }
         if self.definitions.contains_key(name) {
             return Ok(self.instances_of(name));
         }
