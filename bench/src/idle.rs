@@ -102,7 +102,7 @@ async fn settle(pm: &Pm, sidecars: usize) -> anyhow::Result<()> {
 }
 
 /// A process's counters at one moment.
-struct Sample {
+pub struct Sample {
     at: Instant,
     /// Per thread id: its name and its context switches so far.
     threads: HashMap<u32, (String, u64)>,
@@ -111,19 +111,20 @@ struct Sample {
 }
 
 /// What a process did between two samples.
-struct Usage {
-    seconds: f64,
+pub struct Usage {
+    pub seconds: f64,
     switches: u64,
     /// Per thread name (a pool's threads share one), most first.
     by_name: Vec<(String, u64)>,
-    ticks: u64,
+    /// utime + stime, in clock ticks.
+    pub ticks: u64,
     threads: usize,
     /// Threads of the first sample gone by the second (their counts are lost with them).
     exited: usize,
 }
 
 impl Sample {
-    fn take(pid: u32) -> anyhow::Result<Sample> {
+    pub fn take(pid: u32) -> anyhow::Result<Sample> {
         if !alive(pid) {
             bail!("idle: process {pid} is gone");
         }
@@ -155,7 +156,7 @@ impl Sample {
     }
 
     /// Per thread: a thread new since `before` counts from zero.
-    fn since(&self, before: &Sample) -> Usage {
+    pub fn since(&self, before: &Sample) -> Usage {
         let mut by_name: Vec<(String, u64)> = Vec::new();
         for (tid, (name, n)) in &self.threads {
             let n = n.saturating_sub(before.threads.get(tid).map_or(0, |(_, n)| *n));
@@ -188,13 +189,17 @@ impl Usage {
         if named.is_empty() { "none".into() } else { named.join(", ") }
     }
 
+    /// CPU time (utime + stime) in percent of one core.
+    pub fn cpu_percent(&self) -> f64 {
+        self.ticks as f64 / clock_ticks() / self.seconds * 100.0
+    }
+
     fn figures(&self) -> String {
-        let cpu = self.ticks as f64 / clock_ticks() / self.seconds * 100.0;
-        format!("{:.2} switches/s, {cpu:.2} % CPU", self.switches_per_s())
+        format!("{:.2} switches/s, {:.2} % CPU", self.switches_per_s(), self.cpu_percent())
     }
 }
 
 /// Clock ticks per second, the unit of utime and stime.
-fn clock_ticks() -> f64 {
+pub fn clock_ticks() -> f64 {
     sysconf(SysconfVar::CLK_TCK).ok().flatten().map_or(100.0, |t| t as f64)
 }

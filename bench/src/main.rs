@@ -1,9 +1,11 @@
 //! `pm-bench`: measures pm against references it builds itself, in one run, and prints two
 //! tables, the second one for the mesh (DESIGN §7). Build and run with
 //! `cargo build --release -p pm-bench -p pm-daemon && target/release/pm-bench`.
-//! `pm-bench mesh`, `pm-bench idle`, `pm-bench noisy` and `pm-bench logs` run one part alone.
+//! `pm-bench mesh`, `pm-bench idle`, `pm-bench noisy`, `pm-bench logs` and `pm-bench health` run one
+//! part alone.
 
 mod caller;
+mod health;
 mod idle;
 mod logs;
 mod mesh;
@@ -35,6 +37,7 @@ enum Part {
     Idle,
     Noisy,
     Logs,
+    Health,
 }
 
 impl Part {
@@ -43,13 +46,15 @@ impl Part {
         match self {
             Part::All => 101,
             Part::Idle => idle::SIDECARS,
-            Part::Mesh | Part::Noisy | Part::Logs => 0,
+            // The health measure deletes its sidecars again.
+            Part::Mesh | Part::Noisy | Part::Logs | Part::Health => 0,
         }
     }
 }
 
-const USAGE: &str = "usage: pm-bench [mesh | idle | noisy | logs] [--idle-seconds N] [--log-mb N]
-  mesh, idle, noisy, logs: only that part; the idle window is N s (or PM_BENCH_IDLE_SECONDS), default 30;
+const USAGE: &str = "usage: pm-bench [mesh | idle | noisy | logs | health] [--idle-seconds N] [--log-mb N]
+  mesh, idle, noisy, logs, health: only that part; the idle window (also health's CPU window) is N s
+  (or PM_BENCH_IDLE_SECONDS), default 30;
   the log that `pm log` reads is N MB (or PM_BENCH_LOG_MB), default 1000";
 
 /// What to run, and how long or large.
@@ -79,6 +84,7 @@ fn options() -> anyhow::Result<Options> {
             "idle" if part == Part::All => part = Part::Idle,
             "noisy" if part == Part::All => part = Part::Noisy,
             "logs" if part == Part::All => part = Part::Logs,
+            "health" if part == Part::All => part = Part::Health,
             "--idle-seconds" => window = seconds(&args.next().unwrap_or_default())?,
             "--log-mb" => log_mb = megabytes(&args.next().unwrap_or_default())?,
             _ => bail!("unexpected argument {arg:?}"),
@@ -178,6 +184,7 @@ async fn measure(pm: &pm::Pm, opts: Options) -> anyhow::Result<(Vec<Row>, Option
         Part::Mesh => return Ok((Vec::new(), Some(mesh::measure(pm, tcp_port).await?))),
         Part::Noisy => return Ok((noisy::measure(pm).await?, None)),
         Part::Logs => return Ok((logs::measure(pm, log_mb).await?, None)),
+        Part::Health => return Ok((health::measure(pm, window).await?, None)),
         Part::Idle => {
             let none = idle::measure(pm, 0, "just started", window).await?;
             idle::start_sleepers(pm).await?;
@@ -197,6 +204,8 @@ async fn measure(pm: &pm::Pm, opts: Options) -> anyhow::Result<(Vec<Row>, Option
     rows.extend(status::measure(pm).await?);
     rows.extend(restart::measure(pm, &client).await?);
     rows.extend(logs::measure(pm, log_mb).await?);
+    // Its sidecars are deleted again: the measures after it see the daemon as it was.
+    rows.extend(health::measure(pm, window).await?);
     let mesh = mesh::measure(pm, tcp_port).await?;
     // Last: on a daemon where a peer that does not read stalls the others, it may wedge it.
     rows.extend(noisy::measure(pm).await?);
