@@ -38,6 +38,11 @@ pub trait PmApi {
     #[method(name = "restart", param_kind = map)]
     async fn restart(&self, name: String) -> RpcResult<Vec<InstanceStatus>>;
 
+    /// Gives a definition `instances` instances: adds or removes some, and touches no other.
+    /// New ones start when the definition has an active instance.
+    #[method(name = "scale", param_kind = map)]
+    async fn scale(&self, name: String, instances: u32) -> RpcResult<Vec<InstanceStatus>>;
+
     /// Stops and forgets a definition (with its instances) or one instance.
     #[method(name = "delete", param_kind = map)]
     async fn delete(&self, name: String) -> RpcResult<Vec<String>>;

@@ -26,6 +26,7 @@ mod privilege;
 mod protocol;
 mod resources;
 mod run;
+mod scale;
 mod supervision;
 mod tasks;
 mod transports;

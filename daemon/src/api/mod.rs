@@ -9,6 +9,7 @@ mod ls;
 mod map;
 mod ping;
 mod restart;
+mod scale;
 mod shutdown;
 mod start;
 mod status;
@@ -67,6 +68,9 @@ impl PmApiServer for Api {
     }
     async fn restart(&self, name: String) -> RpcResult<Vec<InstanceStatus>> {
         restart::restart(self, &name).await
+    }
+    async fn scale(&self, name: String, instances: u32) -> RpcResult<Vec<InstanceStatus>> {
+        scale::scale(self, &name, instances).await
     }
     async fn delete(&self, name: String) -> RpcResult<Vec<String>> {
         delete::delete(self, &name).await

@@ -23,6 +23,7 @@ mod map;
 mod output;
 mod restart;
 mod run;
+mod scale;
 mod schema;
 mod start;
 mod status;
@@ -56,6 +57,8 @@ enum Command {
     Shutdown,
     /// Stop then start sidecars.
     Restart(restart::Args),
+    /// Give a definition N instances: adds or removes some and leaves the others running.
+    Scale(scale::Args),
     /// Define a sidecar: `pm map web -- python3 -m http.server 8080`.
     Map(Box<map::Args>),
     /// List definitions and their instances.
@@ -105,6 +108,7 @@ pub fn main() -> ExitCode {
             Command::Stop(args) => stop::run(args).await,
             Command::Shutdown => stop::daemon().await,
             Command::Restart(args) => restart::run(args).await,
+            Command::Scale(args) => scale::run(args).await,
             Command::Map(args) => map::run(*args).await,
             Command::Ls(args) => ls::run(args).await,
             Command::Status(args) => status::run(args).await,

@@ -110,13 +110,36 @@ fn default_instances(name: &str, def: &Definition) -> Vec<String> {
     }
 }
 
-/// Whether `instance` is one of the names `default_instances` could give `name`.
-fn is_default_name(name: &str, instance: &str) -> bool {
-    instance == name
-        || instance
-            .strip_prefix(name)
-            .and_then(|rest| rest.strip_prefix('-'))
-            .is_some_and(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()))
+/// The index of `instance` among `name`'s default instances (`name` itself counts as 0), or
+/// `None` when it is not one of those names.
+fn default_index(name: &str, instance: &str) -> Option<u32> {
+    if instance == name {
+        return Some(0);
+    }
+    let index = instance.strip_prefix(name)?.strip_prefix('-')?;
+    (!index.is_empty() && index.bytes().all(|b| b.is_ascii_digit())).then(|| index.parse().ok()).flatten()
+}
+
+/// The default instances `name` has once its count is `def.instances`: those it has, lowest
+/// index first, up to the count, then new ones at the free indices. So a change of count adds or
+/// removes instances and leaves the others alone (3 → 1 keeps `name-0`; 1 → 3 adds `name-1`
+/// and `name-2` beside `name`); a new definition gets [`default_instances`].
+fn wanted_instances(name: &str, def: &Definition, existing: &[String]) -> Vec<String> {
+    let mut have: Vec<(u32, &String)> =
+        existing.iter().filter_map(|i| default_index(name, i).map(|index| (index, i))).collect();
+    if have.is_empty() {
+        return default_instances(name, def);
+    }
+    have.sort_unstable();
+    let count = def.instances as usize;
+    let mut wanted: Vec<String> = have.iter().take(count).map(|(_, i)| (*i).clone()).collect();
+    let taken: std::collections::BTreeSet<u32> = have.iter().map(|(index, _)| *index).collect();
+    let mut free = (0..).filter(|index| !taken.contains(index));
+    while wanted.len() < count {
+        let index = free.next().expect("indices are unbounded");
+        wanted.push(format!("{name}-{index}"));
+    }
+    wanted
 }
 
 impl Supervisor {
@@ -130,6 +153,27 @@ impl Supervisor {
         }
         self.define(BTreeMap::from([(name.clone(), def)])).await?;
         self.ls().into_iter().find(|d| d.name == name).ok_or_else(|| super::unknown(&name))
+    }
+
+    /// Gives definition `name` `instances` instances, leaving the others alone; the new ones start
+    /// if one of the others is active.
+    pub async fn scale(&self, name: &str, instances: u32) -> Result<Vec<InstanceStatus>> {
+        self.check_open()?;
+        let (mut def, before, active) = {
+            let reg = self.lock();
+            let def = reg.definitions.get(name).ok_or_else(|| super::unknown(name))?;
+            let before = reg.instances_of(name);
+            let active = before.iter().any(|i| reg.instances[i].instance.snapshot().state.is_active());
+            ((**def).clone(), before, active)
+        };
+        def.instances = instances;
+        validate(name, &def).map_err(SupError::Invalid)?;
+        self.define(BTreeMap::from([(name.to_string(), def)])).await?;
+        let added: Vec<String> = self.lock().instances_of(name).into_iter().filter(|i| !before.contains(i)).collect();
+        if active && !added.is_empty() {
+            self.start_instances(added).await?;
+        }
+        self.status(Some(name))
     }
 
     /// Adds or replaces a project's definitions; with `start`, starts the autostart ones.
@@ -192,10 +236,10 @@ impl Supervisor {
     /// new count no longer has. Returns those to end and the updates for those that stay; the
     /// caller sends both once the lock is released.
     fn reconcile(&self, reg: &mut Registry, name: &str, def: &Arc<Definition>) -> Changes {
-        let wanted = default_instances(name, def);
+        let wanted = wanted_instances(name, def, &reg.instances_of(name));
         let mut changes = Changes::default();
         for existing in reg.instances_of(name) {
-            if is_default_name(name, &existing) && !wanted.contains(&existing) {
+            if default_index(name, &existing).is_some() && !wanted.contains(&existing) {
                 changes.removed.extend(reg.remove(&existing).map(|e| e.instance));
             }
         }
@@ -298,8 +342,24 @@ mod tests {
         assert_eq!(default_instances("web", &d), vec!["web"]);
         d.instances = 3;
         assert_eq!(default_instances("web", &d), vec!["web-0", "web-1", "web-2"]);
-        assert!(is_default_name("web", "web") && is_default_name("web", "web-12"));
-        assert!(!is_default_name("web", "web-brave-otter") && !is_default_name("web", "web-"));
+        assert_eq!((default_index("web", "web"), default_index("web", "web-12")), (Some(0), Some(12)));
+        for other in ["web-brave-otter", "web-", "web-99999999999", "webs-1"] {
+            assert_eq!(default_index("web", other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn a_new_count_adds_or_removes_instances_and_keeps_the_others() {
+        let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let mut d = Definition::new(vec!["x".into()]);
+        d.instances = 1;
+        assert_eq!(wanted_instances("web", &d, &names(&["web-0", "web-1", "web-2"])), ["web-0"]);
+        assert_eq!(wanted_instances("web", &d, &[]), ["web"]);
+        d.instances = 3;
+        assert_eq!(wanted_instances("web", &d, &names(&["web"])), ["web", "web-1", "web-2"]);
+        assert_eq!(wanted_instances("web", &d, &names(&["web-2", "web-brave-otter"])), ["web-2", "web-0", "web-1"]);
+        d.instances = 2;
+        assert_eq!(wanted_instances("web", &d, &names(&["web-0", "web-1", "web-2"])), ["web-0", "web-1"]);
     }
 
     #[test]
