@@ -120,13 +120,16 @@ mod tests {
         }
     }
 
+    /// A writer that fails when told to, behind a [`Lossy`].
+    fn flaky_lossy() -> (Flaky, Lossy<impl Fn() -> Flaky>) {
+        let flaky = Flaky::default();
+        let writer = flaky.clone();
+        (flaky, Lossy::new(move || writer.clone()))
+    }
+
     #[test]
     fn failed_lines_are_dropped_counted_and_said_once_writing_works_again() {
-        let flaky = Flaky::default();
-        let lossy = Lossy::new({
-            let flaky = flaky.clone();
-            move || flaky.clone()
-        });
+        let (flaky, lossy) = flaky_lossy();
         let line = |text: &str| lossy.make_writer().write_all(text.as_bytes()).expect("never fails");
         line("one\n");
         flaky.broken.store(true, Ordering::SeqCst);
@@ -142,11 +145,7 @@ mod tests {
 
     #[test]
     fn a_line_the_failure_cut_short_is_ended_before_the_count() {
-        let flaky = Flaky::default();
-        let lossy = Lossy::new({
-            let flaky = flaky.clone();
-            move || flaky.clone()
-        });
+        let (flaky, lossy) = flaky_lossy();
         let line = |text: &str| lossy.make_writer().write_all(text.as_bytes()).expect("never fails");
         line("one\n");
         flaky.broken.store(true, Ordering::SeqCst);

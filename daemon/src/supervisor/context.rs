@@ -21,6 +21,8 @@ pub struct Context {
     /// `PM_DAEMON` for spawned sidecars: where they reach the daemon.
     pub daemon_endpoint: String,
     pub notifier: super::notify::Notifier,
+    /// Each run's usage source, for `pm status`'s CPU and memory figures.
+    pub meter: Arc<super::usage::Meter>,
 }
 
 /// Requests to write the state when an actor changes something worth keeping (a pid new or
@@ -52,6 +54,7 @@ impl Context {
             tracker: Default::default(),
             daemon_endpoint: "unix:///test/pm.sock".into(),
             notifier: Default::default(),
+            meter: Default::default(),
         }
     }
 }

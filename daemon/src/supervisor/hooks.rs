@@ -5,46 +5,41 @@
 
 use super::context::Context;
 use super::host_command::HostCommand;
+use super::probe::Target;
 use pm_protocol::Hook;
 use pm_runtimes::{OutputLine, Stream};
-use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::SystemTime;
 use tokio::sync::mpsc;
 
-/// What a hook runs for: the instance, its environment and working directory.
-pub struct HookTarget<'a> {
-    pub ctx: &'a Context,
-    pub instance: &'a str,
-    pub env: &'a BTreeMap<String, String>,
-    pub cwd: Option<&'a Path>,
-}
-
-impl HookTarget<'_> {
-    /// Runs hook `name`, with `extra` variables, to its end or its timeout; a failure is also
-    /// written to the instance's log.
-    pub async fn run(&self, name: &str, hook: &Hook, extra: &[(&str, String)]) -> Result<(), String> {
-        let mut env = self.env.clone();
-        env.extend(hook.env.clone());
-        env.insert("PM_HOOK".into(), name.into());
-        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
-        let command = HostCommand { argv: &hook.command, env: &env, cwd: self.cwd, timeout: hook.timeout };
-        let (tx, rx) = mpsc::channel(64);
-        let pump = self.ctx.logs.pump(self.instance.to_string(), rx, None);
-        let run = async move {
-            let result = command.run(Some((&tx, name))).await.and_then(|ended| ended.success(&hook.command));
-            if let Err(e) = &result {
-                let line = format!("[{name}] failed: {e}");
-                let _ = tx.send(OutputLine { stream: Stream::Stderr, line, at: SystemTime::now() }).await;
-            }
-            result
-        };
-        let (result, ()) = tokio::join!(run, pump);
+/// Runs hook `name` of the instance `target` names, with its environment and working directory
+/// and `extra` variables, to its end or its timeout; a failure is also written to its log.
+pub async fn run(
+    ctx: &Context,
+    target: &Target,
+    name: &str,
+    hook: &Hook,
+    extra: &[(&str, String)],
+) -> Result<(), String> {
+    let mut env = target.env.clone();
+    env.extend(hook.env.clone());
+    env.insert("PM_HOOK".into(), name.into());
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+    let command = HostCommand { argv: &hook.command, env: &env, cwd: target.cwd.as_deref(), timeout: hook.timeout };
+    let (tx, rx) = mpsc::channel(64);
+    let pump = ctx.logs.pump(target.instance.clone(), rx, None);
+    let ran = async move {
+        let result = command.run(Some((&tx, name))).await.and_then(|ended| ended.success(&hook.command));
         if let Err(e) = &result {
-            tracing::warn!("{}: {name} hook failed: {e}", self.instance);
+            let line = format!("[{name}] failed: {e}");
+            let _ = tx.send(OutputLine { stream: Stream::Stderr, line, at: SystemTime::now() }).await;
         }
         result
+    };
+    let (result, ()) = tokio::join!(ran, pump);
+    if let Err(e) = &result {
+        tracing::warn!("{}: {name} hook failed: {e}", target.instance);
     }
+    result
 }
 
 /// A task that ends when this is dropped (a `post_start` hook ends with its run).

@@ -166,9 +166,8 @@ fn to_status(name: &str, entry: &Entry, def: &Definition, s: &Snapshot) -> Insta
 }
 
 impl Supervisor {
-    pub fn new(mut ctx: Context, store: Store) -> Self {
-        let meter = Arc::new(usage::Meter::default());
-        ctx.runtime = Arc::new(usage::Metered::new(ctx.runtime, meter.clone()));
+    pub fn new(ctx: Context, store: Store) -> Self {
+        let meter = ctx.meter.clone();
         let sup = Supervisor {
             inner: Arc::new(Inner {
                 ctx,

@@ -38,6 +38,7 @@ fn harness_with(fake: RecordingRuntime, runtime: Arc<dyn Runtime>) -> Harness {
         tracker: Default::default(),
         daemon_endpoint: "unix:///test/pm.sock".into(),
         notifier: Default::default(),
+        meter: Default::default(),
     };
     Harness { sup: Supervisor::new(ctx, Store::spawn(home.state(), home.state_backup())), fake, _dir: dir }
 }

@@ -1,18 +1,15 @@
 //! CPU and memory figures for `pm.status`, read only when it asks: nothing samples on a timer.
 //!
-//! Each run's [`UsageSource`] is taken from its handle as it is spawned ([`Metered`] sits
-//! between the actors and the runtime, since an actor owns its handle), and kept per instance
+//! Each run's [`UsageSource`] is given by its actor as it is spawned, and kept per instance
 //! with the pid it was spawned with, so a new run starts afresh. CPU percent needs two
 //! cumulative samples: each run keeps the last one.
 
 use super::{Result, Supervisor};
-use async_trait::async_trait;
-use futures::future::BoxFuture;
 use pm_protocol::InstanceStatus;
-use pm_runtimes::{Runtime, SpawnError, SpawnSpec, Spawned, UsageSource};
+use pm_runtimes::UsageSource;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// The shortest window a CPU percent is measured over: ticks are 10 ms, so shorter windows
@@ -66,7 +63,7 @@ impl Meter {
     }
 
     /// A new run of `instance`: its figures start afresh (none, without a source).
-    fn start(&self, instance: &str, pid: Option<u32>, source: Option<UsageSource>) {
+    pub(super) fn start(&self, instance: &str, pid: Option<u32>, source: Option<UsageSource>) {
         let Some(source) = source else {
             self.forget(instance);
             return;
@@ -150,32 +147,6 @@ impl CpuWindow {
             self.percent = Some(percent);
         }
         Some(percent)
-    }
-}
-
-/// The daemon's runtime, noting each new run's usage source for the [`Meter`].
-pub struct Metered {
-    inner: Arc<dyn Runtime>,
-    meter: Arc<Meter>,
-}
-
-impl Metered {
-    pub fn new(inner: Arc<dyn Runtime>, meter: Arc<Meter>) -> Self {
-        Metered { inner, meter }
-    }
-}
-
-#[async_trait]
-impl Runtime for Metered {
-    async fn spawn(&self, spec: SpawnSpec) -> std::result::Result<Spawned, SpawnError> {
-        let instance = spec.instance.clone();
-        let spawned = self.inner.spawn(spec).await?;
-        self.meter.start(&instance, spawned.handle.pid(), spawned.handle.usage());
-        Ok(spawned)
-    }
-
-    fn when_available(&self, error: &SpawnError) -> Option<BoxFuture<'static, ()>> {
-        self.inner.when_available(error)
     }
 }
 

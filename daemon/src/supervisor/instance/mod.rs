@@ -2,21 +2,24 @@
 //! state. Everyone else sends it commands or reads its published [`Snapshot`], so a slow or hung
 //! sidecar never blocks the daemon or other instances.
 
+mod beside;
+
 use super::context::Context;
-use super::health::{Checker, Report};
-use super::hooks::{Beside, HookTarget};
+use super::health::Checker;
+use super::hooks::{self, Beside};
 use super::memory_limit::Limit;
-use super::probe::{self, Target};
+use super::probe::Target;
 use super::restart::{Decision, Tracker};
 use crate::logs::ReadyOnLine;
+use beside::until_passes;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use pm_protocol::status::{Event, now_ms};
-use pm_protocol::{Definition, ExitInfo, HealthInfo, HealthStatus, Notification, OnUnhealthy, Probe, Readiness, State};
+use pm_protocol::{Definition, ExitInfo, HealthInfo, Probe, Readiness, State};
 use pm_runtimes::{Exit, Handle, SpawnSpec, parse_signal, signal_name};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::sleep_until;
 
@@ -287,55 +290,25 @@ impl Actor {
 
     async fn launch(&mut self) -> Phase {
         let def = self.spec.def.clone();
-        let spawn_spec = match self.spawn_spec() {
-            Ok(spec) => spec,
+        let env = match self.environment() {
+            Ok(env) => env,
             Err(reason) => return self.fail(reason),
         };
+        // Commands of probes and hooks run as the sidecar would, but without its token.
         let mut target = Target {
             instance: self.spec.name.clone(),
             exec_in: None,
-            // Commands of probes run as the sidecar would, but without its token.
-            env: spawn_spec.env.iter().filter(|(k, _)| k != "PM_TOKEN").cloned().collect(),
-            cwd: spawn_spec.cwd.clone(),
+            env: env.iter().cloned().collect(),
+            cwd: def.cwd.clone(),
             mesh: self.ctx.mesh.clone(),
         };
-        if let Some(hook) = def.hooks.pre_start.clone() {
-            self.publish(|s| {
-                s.state = State::Starting;
-                s.reason = Some("running its pre_start hook".into());
-            });
-            let (ctx, name) = (self.ctx.clone(), self.spec.name.clone());
-            let hooks = HookTarget { ctx: &ctx, instance: &name, env: &target.env, cwd: target.cwd.as_deref() };
-            let ran = hooks.run("pre_start", &hook, &[]);
-            tokio::pin!(ran);
-            // A stop does not wait for the hook: dropped, it is killed with what it started.
-            loop {
-                tokio::select! {
-                    result = &mut ran => match result {
-                        Ok(()) => break,
-                        Err(e) => {
-                            self.ctx.mesh.revoke_tokens(&self.spec.name);
-                            return self.fail(format!("pre_start hook: {e}"));
-                        }
-                    },
-                    cmd = self.rx.recv() => match cmd {
-                        Some(Command::Stop(reply)) => {
-                            self.ctx.mesh.revoke_tokens(&self.spec.name);
-                            self.publish(|s| { s.state = State::Stopped; s.reason = None; });
-                            let _ = reply.send(());
-                            return Phase::Idle;
-                        }
-                        Some(Command::Exit(reply)) => {
-                            let _ = reply.send(());
-                            return Phase::Ended;
-                        }
-                        None => return Phase::Ended,
-                        Some(cmd) => self.while_active(cmd),
-                    },
-                }
-            }
+        if let Some(hook) = def.hooks.pre_start.clone()
+            && let Some(phase) = self.pre_start(&hook, &target).await
+        {
+            return phase;
         }
-        let spawned = match self.ctx.runtime.spawn(spawn_spec).await {
+        // The token is issued only now, for a run that is spawned.
+        let spawned = match self.ctx.runtime.spawn(self.spawn_spec(env)).await {
             Ok(s) => s,
             Err(e) => {
                 // The reason is shown next to the instance's name: drop the runtime's prefix.
@@ -352,6 +325,7 @@ impl Actor {
                 return self.fail(reason);
             }
         };
+        target.exec_in = spawned.handle.exec_in();
         let (line_ready, check) = match &def.ready {
             Readiness::Log(pattern) => match regex::Regex::new(pattern) {
                 Ok(pattern) => {
@@ -366,12 +340,12 @@ impl Actor {
                 }
                 Err(e) => return self.fail(format!("invalid ready log pattern: {e}")),
             },
-            Readiness::Tcp(addr) => (None, Some(self.until_passes(Probe::Tcp(addr.clone()), &target, &spawned))),
+            Readiness::Tcp(addr) => (None, Some(until_passes(Probe::Tcp(addr.clone()), &target))),
             Readiness::Http(url) => match pm_protocol::HttpProbe::new(url.clone(), None, None) {
-                Ok(http) => (None, Some(self.until_passes(Probe::Http(http), &target, &spawned))),
+                Ok(http) => (None, Some(until_passes(Probe::Http(http), &target))),
                 Err(e) => return self.fail(format!("ready: {e}")),
             },
-            Readiness::Exec(argv) => (None, Some(self.until_passes(Probe::Exec(argv.clone()), &target, &spawned))),
+            Readiness::Exec(argv) => (None, Some(until_passes(Probe::Exec(argv.clone()), &target))),
             Readiness::Registered => (None, Some(self.ctx.mesh.registered(self.spec.name.clone()))),
             Readiness::Started | Readiness::Exited => (None, None),
         };
@@ -383,8 +357,9 @@ impl Actor {
         let now = Instant::now();
         let ready = def.ready == Readiness::Started;
         let deadline = now.checked_add(def.ready_timeout);
-        target.exec_in = spawned.handle.exec_in();
-        let memory = def.max_memory.zip(spawned.handle.usage()).map(|(max, source)| Limit::start(source, max));
+        let usage = spawned.handle.usage();
+        self.ctx.meter.start(&self.spec.name, pid, usage.clone());
+        let memory = def.max_memory.zip(usage).map(|(max, source)| Limit::start(source, max));
         let mut run = Run {
             handle: spawned.handle,
             started: now,
@@ -415,96 +390,6 @@ impl Actor {
             s.health = None;
         });
         Phase::Running(run)
-    }
-
-    /// A readiness check that repeats `probe` (each try bounded) until it passes.
-    fn until_passes(&self, probe: Probe, target: &Target, spawned: &pm_runtimes::Spawned) -> BoxFuture<'static, ()> {
-        let mut target = target.clone();
-        target.exec_in = spawned.handle.exec_in();
-        Box::pin(probe::until_passes(probe, target, READY_TRY_TIMEOUT))
-    }
-
-    /// Once the run is ready: its `post_start` hook, beside it, and its health check, if its
-    /// definition has them (a one-shot has no health check).
-    fn on_ready(&self, run: &mut Run) {
-        if let Some(health) = &self.spec.def.health
-            && self.spec.def.ready != Readiness::Exited
-        {
-            run.health = Some(Checker::start(health.clone(), run.target.clone()));
-        }
-        if let Some(hook) = self.spec.def.hooks.post_start.clone() {
-            let (ctx, instance, target) = (self.ctx.clone(), self.spec.name.clone(), run.target.clone());
-            run.post_start = Some(Beside::spawn(async move {
-                let hooks = HookTarget { ctx: &ctx, instance: &instance, env: &target.env, cwd: target.cwd.as_deref() };
-                // A failure is in the log; the run goes on.
-                let _ = hooks.run("post_start", &hook, &[]).await;
-            }));
-        }
-    }
-
-    /// Runs the `post_stop` hook, if any, once a run has ended with `exit`.
-    async fn post_stop(&self, target: &Target, exit: Exit) {
-        let Some(hook) = &self.spec.def.hooks.post_stop else { return };
-        let mut extra = Vec::new();
-        if let Some(code) = exit.code {
-            extra.push(("PM_EXIT_CODE", code.to_string()));
-        }
-        if let Some(signal) = exit.signal {
-            extra.push(("PM_EXIT_SIGNAL", signal_name(signal)));
-        }
-        let hooks =
-            HookTarget { ctx: &self.ctx, instance: &self.spec.name, env: &target.env, cwd: target.cwd.as_deref() };
-        let _ = hooks.run("post_stop", hook, &extra).await;
-    }
-
-    /// What the health check found: kept for status; an unhealthy verdict is acted on.
-    async fn health_report(&mut self, run: Run, report: Report) -> Phase {
-        let def = self.spec.def.clone();
-        let failures = report.info.failures;
-        let last = report.info.last_failure.clone().unwrap_or_default();
-        self.publish(|s| s.health = Some(report.info));
-        match report.flipped {
-            Some(HealthStatus::Unhealthy) => {
-                let reason = format!("health check failed {failures} times in a row: {last}");
-                self.publish(|s| {
-                    s.state = State::Unhealthy;
-                    s.reason = Some(reason.clone());
-                });
-                if def.health.as_ref().is_some_and(|h| h.on_unhealthy == OnUnhealthy::Restart) {
-                    return self.replace(run, State::Unhealthy, reason).await;
-                }
-            }
-            Some(HealthStatus::Healthy) if self.status.borrow().state == State::Unhealthy => {
-                self.publish(|s| {
-                    s.state = State::Ready;
-                    s.reason = None;
-                });
-            }
-            _ => {}
-        }
-        Phase::Running(run)
-    }
-
-    /// Stops a run for `reason` (unhealthy, over its memory), shown with `state` meanwhile; the
-    /// restart policy decides what follows, as after a failed exit.
-    async fn replace(&mut self, mut run: Run, state: State, reason: String) -> Phase {
-        self.stop_as(&mut run, state, Some(reason.clone())).await;
-        let uptime = run.started.elapsed();
-        drop(run);
-        let outcome = reason.clone();
-        match self.restarts.on_exit(&self.spec.def, &outcome, false, uptime, Instant::now()) {
-            Decision::Restart(delay) => {
-                self.publish(|s| {
-                    s.state = State::Backoff;
-                    s.reason = Some(format!("{reason}; restarting in {}", humantime::format_duration(delay)));
-                    s.restarts += 1;
-                });
-                self.ctx.dirty.nudge();
-                Phase::Backoff(Instant::now().checked_add(delay))
-            }
-            Decision::Exited => Phase::Idle,
-            Decision::Fail(why) => self.fail(why),
-        }
     }
 
     /// Queues a new run's pid for disk, so that a daemon killed later leaves a state naming this
@@ -617,22 +502,7 @@ impl Actor {
     async fn unavailable(&mut self, mut back: BoxFuture<'static, ()>) -> Phase {
         tokio::select! {
             _ = &mut back => {
-                let outcome = "its engine not answering";
-                match self.restarts.on_exit(&self.spec.def, outcome, false, std::time::Duration::ZERO, Instant::now()) {
-                    Decision::Restart(delay) => {
-                        self.publish(|s| {
-                            s.state = State::Backoff;
-                            s.reason = Some(format!(
-                                "the engine answers again; restarting in {}",
-                                humantime::format_duration(delay)
-                            ));
-                            s.restarts += 1;
-                        });
-                        Phase::Backoff(Instant::now().checked_add(delay))
-                    }
-                    Decision::Exited => Phase::Idle,
-                    Decision::Fail(reason) => self.fail(reason),
-                }
+                self.decide("its engine not answering", false, Duration::ZERO, "the engine answers again", |_| {})
             }
             cmd = self.rx.recv() => match cmd {
                 None => Phase::Ended,
@@ -662,10 +532,8 @@ impl Actor {
         run.post_start = None;
         run.memory = None;
         if let Some(hook) = &def.hooks.pre_stop {
-            let t = &run.target;
-            let hooks = HookTarget { ctx: &self.ctx, instance: &self.spec.name, env: &t.env, cwd: t.cwd.as_deref() };
             // Whether it fails or times out, the stop goes on.
-            let _ = hooks.run("pre_stop", hook, &[]).await;
+            let _ = hooks::run(&self.ctx, &run.target, "pre_stop", hook, &[]).await;
         }
         let signal = parse_signal(&def.stop_signal).unwrap_or(nix::sys::signal::Signal::SIGTERM);
         let exit = run.handle.stop(signal, def.stop_timeout).await;
@@ -698,11 +566,30 @@ impl Actor {
         let info = exit_info(exit);
         let outcome = info.to_string();
         let success = exit.signal.is_none() && self.spec.def.is_success(exit.code);
-        let decision = self.restarts.on_exit(&self.spec.def, &outcome, success, uptime, Instant::now());
+        self.decide(&outcome, success, uptime, &format!("exited with {outcome}"), |s| {
+            s.pid = None;
+            s.pid_start_time = None;
+            s.started = None;
+            s.last_exit = Some(info);
+        })
+    }
+
+    /// What follows a run that ended with `outcome` (or could not run): the restart policy's
+    /// decision, published in one step with `also` (what else the end changes). A restart's
+    /// reason is `why` and the delay.
+    fn decide(
+        &mut self,
+        outcome: &str,
+        success: bool,
+        uptime: Duration,
+        why: &str,
+        also: impl FnOnce(&mut Snapshot),
+    ) -> Phase {
+        let decision = self.restarts.on_exit(&self.spec.def, outcome, success, uptime, Instant::now());
         let (state, reason, phase) = match decision {
             Decision::Restart(delay) => (
                 State::Backoff,
-                Some(format!("exited with {outcome}; restarting in {}", humantime::format_duration(delay))),
+                Some(format!("{why}; restarting in {}", humantime::format_duration(delay))),
                 Phase::Backoff(Instant::now().checked_add(delay)),
             ),
             Decision::Exited => (State::Exited, None, Phase::Idle),
@@ -712,10 +599,7 @@ impl Actor {
         self.publish(|s| {
             s.state = state;
             s.reason = reason;
-            s.pid = None;
-            s.pid_start_time = None;
-            s.started = None;
-            s.last_exit = Some(info);
+            also(s);
             if restarting {
                 s.restarts += 1;
             }
@@ -736,8 +620,8 @@ impl Actor {
         Phase::Idle
     }
 
-    /// The command line, working directory and environment of the next run.
-    fn spawn_spec(&self) -> Result<SpawnSpec, String> {
+    /// The environment of the next run, but its token.
+    fn environment(&self) -> Result<Vec<(String, String)>, String> {
         let def = &self.spec.def;
         let mut env = Vec::new();
         for file in &def.env_file {
@@ -749,17 +633,23 @@ impl Actor {
         env.extend(def.env.iter().map(|(k, v)| (k.clone(), v.clone())));
         env.push(("PM_NAME".into(), self.spec.name.clone()));
         env.push(("PM_DAEMON".into(), self.ctx.daemon_endpoint.clone()));
+        Ok(env)
+    }
+
+    /// The next run: its command line, working directory, and `env` with a new token.
+    fn spawn_spec(&self, mut env: Vec<(String, String)>) -> SpawnSpec {
+        let def = &self.spec.def;
         env.push(("PM_TOKEN".into(), self.ctx.mesh.issue_token(&self.spec.name, def.clone())));
         let mut command = def.command.clone();
         command.extend(self.spec.args.iter().cloned());
-        Ok(SpawnSpec {
+        SpawnSpec {
             runtime: def.runtime,
             docker: def.docker.clone(),
             instance: self.spec.name.clone(),
             command,
             cwd: def.cwd.clone(),
             env,
-        })
+        }
     }
 
     /// Changes the published state and, if the state or reason changed, reports an event.
@@ -792,28 +682,6 @@ impl Actor {
         out.expect("send_modify runs the closure")
     }
 }
-
-impl Actor {
-    /// Tells the definition's `notify` of a failure, an unhealthy verdict or a give-up.
-    fn notify(&self, event: &Event) {
-        let Some(notify) = &self.spec.def.notify else { return };
-        let Some(kind) = super::notify::event_of(event.state, event.reason.as_deref()) else { return };
-        let notification = Notification {
-            instance: event.instance.clone(),
-            definition: self.spec.definition.clone(),
-            event: kind,
-            state: event.state,
-            reason: event.reason.clone(),
-            last_exit: self.status.borrow().last_exit.clone(),
-            at_ms: event.at_ms,
-        };
-        self.ctx.notifier.send(&self.ctx, notify, self.spec.def.cwd.clone(), notification);
-    }
-}
-
-/// How long one try of a readiness probe may take (http, exec, tcp): a hung try is given up and
-/// the next one made, within the ready timeout.
-const READY_TRY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Sleeps until `at`, or forever without it.
 async fn sleep_until_or_never(at: Option<Instant>) {
