@@ -68,7 +68,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         config.listen.push(url.parse()?);
     }
     let width = project.sidecars.keys().map(String::len).max().unwrap_or(0).max(2);
-    config.echo = Some(Echo::start(width));
+    let (echo, printed) = Echo::start(width);
+    config.echo = Some(echo);
     let (forward, forwarded) = mpsc::channel(16);
     config.forward = Some(forwarded);
     let (stop_daemon, stopped) = oneshot::channel::<()>();
@@ -90,6 +91,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let code = finish(&client, end).await;
     let _ = stop_daemon.send(());
     daemon.await.context("the daemon task failed")??;
+    printed.drained(Duration::from_secs(5)).await;
     Ok(ExitCode::from(code))
 }
 

@@ -21,11 +21,12 @@ pub struct Echo {
 
 impl Echo {
     /// Starts the writer; names are padded to `width` (the longest expected name, at most 24).
-    pub fn start(width: usize) -> Echo {
+    /// The writer ends once every `Echo` is gone and it has printed what they sent.
+    pub fn start(width: usize) -> (Echo, Printed) {
         let (lines, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(write(rx));
+        let writer = tokio::spawn(write(rx));
         let colour = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal();
-        Echo { lines, colour, width: width.min(24) }
+        (Echo { lines, colour, width: width.min(24) }, Printed(writer))
     }
 
     /// Prints one line of `instance`'s output, waiting while the writer is behind.
@@ -40,6 +41,18 @@ impl Echo {
         } else {
             format!("{instance:<width$} | {line}\n")
         }
+    }
+}
+
+/// The writer, to wait for before exiting: the last lines of a stop (`db got TERM`) are still
+/// in its queue when the daemon ends.
+pub struct Printed(tokio::task::JoinHandle<()>);
+
+impl Printed {
+    /// Waits until everything sent is printed, at most `within` (a reader of pm's output that
+    /// stopped reading must not hold pm up for ever).
+    pub async fn drained(self, within: std::time::Duration) {
+        let _ = tokio::time::timeout(within, self.0).await;
     }
 }
 
