@@ -127,8 +127,9 @@ fn exec_readiness_and_an_exec_check_on_the_host() {
 fn a_hung_exec_check_is_killed_with_its_children_at_its_timeout() {
     let pm = Pm::new();
     let _daemon = pm.daemon(&[]);
-    // Digits only: `sleep` must accept it (3001.0<pid>).
-    let tag = format!("0{}", std::process::id());
+    // Digits only, as `sleep` must accept it; the leading digits keep it apart from other
+    // tests' in this process.
+    let tag = format!("03{}", std::process::id());
     let project = format!(
         "[sidecars.h]\ncommand = \"sleep 1000\"\n\
          [sidecars.h.health]\nexec = [\"sh\", \"-c\", \"sleep 3001.{tag} & sleep 3002.{tag}\"]\n\

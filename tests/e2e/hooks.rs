@@ -12,7 +12,7 @@ fn recorded(pm: &Pm, extra: &str) -> std::path::PathBuf {
         format!("{name} = \"sh -c 'echo $PM_HOOK $PM_NAME $PM_EXIT_CODE >> {r}; echo hello from $PM_HOOK'\"\n")
     };
     let project = format!(
-        "[sidecars.svc]\ncommand = [\"sh\", \"-c\", \"echo run >> {r}; trap 'echo term >> {r}; exit 0' TERM; while :; do sleep 0.05; done\"]\n\
+        "[sidecars.svc]\ncommand = [\"sh\", \"-c\", \"echo run >> {r}; echo running; trap 'echo term >> {r}; exit 0' TERM; while :; do sleep 0.05; done\"]\n\
          {extra}\n[sidecars.svc.hooks]\n{}{}{}{}",
         hook("pre_start"),
         hook("post_start"),
@@ -31,7 +31,8 @@ fn start(pm: &Pm) -> String {
 fn hooks_run_in_order_with_their_environment_and_their_output_in_the_log() {
     let pm = Pm::new();
     let _daemon = pm.daemon(&[]);
-    let record = recorded(&pm, "");
+    // Ready once it said so, after its own line in the record: post_start comes after it.
+    let record = recorded(&pm, "ready = { log = \"running\" }");
     start(&pm);
     wait_until("post_start ran", Duration::from_secs(10), || lines(&record).len() >= 3);
     pm.ok(&["stop", "svc"]);
@@ -87,7 +88,9 @@ fn a_failing_pre_start_fails_the_start_with_its_reason_and_nothing_runs() {
 fn a_pre_stop_past_its_timeout_does_not_hold_the_stop_and_leaves_nothing() {
     let pm = Pm::new();
     let _daemon = pm.daemon(&[]);
-    let tag = format!("0{}", std::process::id());
+    // Digits only, as `sleep` must accept it; the leading digits keep it apart from other
+    // tests' in this process.
+    let tag = format!("04{}", std::process::id());
     let project = format!(
         "[sidecars.slow]\ncommand = \"sleep 1000\"\n\
          [sidecars.slow.hooks]\npre_stop = {{ command = \"sh -c 'sleep 4001.{tag} & sleep 4002.{tag}'\", timeout = \"300ms\" }}\n"
@@ -107,7 +110,9 @@ fn a_pre_stop_past_its_timeout_does_not_hold_the_stop_and_leaves_nothing() {
 fn a_stop_does_not_wait_for_a_long_pre_start() {
     let pm = Pm::new();
     let _daemon = pm.daemon(&[]);
-    let tag = format!("0{}", std::process::id());
+    // Digits only, as `sleep` must accept it; the leading digits keep it apart from other
+    // tests' in this process.
+    let tag = format!("05{}", std::process::id());
     let project = format!(
         "[sidecars.w]\ncommand = \"sleep 1000\"\n[sidecars.w.hooks]\npre_start = {{ command = \"sleep 5001.{tag}\", timeout = \"60s\" }}\n"
     );
