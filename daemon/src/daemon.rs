@@ -260,6 +260,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> Re
         daemon_endpoint: format!("unix://{}", socket.display()),
         notifier: Default::default(),
         meter: Default::default(),
+        ports: Default::default(),
     };
     let sup = Supervisor::new(ctx, Store::spawn(home.state(), home.state_backup()));
     // The registry is complete before any client can ask; only starting waits for later.

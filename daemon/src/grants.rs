@@ -15,8 +15,8 @@ const OWN: &[&str] = &["logs", "events"];
 
 /// Every daemon method a definition may grant, by name without `pm.`.
 const GRANTABLE: &[&str] = &[
-    "ping", "map", "apply", "ls", "start", "stop", "restart", "scale", "delete", "status", "connect", "shutdown",
-    "logs", "events",
+    "ping", "map", "apply", "ls", "start", "stop", "restart", "reload", "scale", "delete", "status", "connect",
+    "shutdown", "logs", "events", "info",
 ];
 
 /// Checks a definition's `calls` and `pm` grants.

@@ -38,6 +38,12 @@ pub trait PmApi {
     #[method(name = "restart", param_kind = map)]
     async fn restart(&self, name: String) -> RpcResult<Vec<InstanceStatus>>;
 
+    /// Replaces the running instances of a definition, an instance or `@group` one at a time:
+    /// each is drained of calls to its definition, restarted, and ready before the next one
+    /// stops. Instances that are not running are skipped.
+    #[method(name = "reload", param_kind = map)]
+    async fn reload(&self, name: String) -> RpcResult<crate::reload::Reloaded>;
+
     /// Gives a definition `instances` instances: adds or removes some, and touches no other.
     /// New ones start when the definition has an active instance.
     #[method(name = "scale", param_kind = map)]
@@ -54,6 +60,11 @@ pub trait PmApi {
     /// How to reach a sidecar: through the daemon, and directly if it serves an endpoint.
     #[method(name = "connect", param_kind = map)]
     async fn connect(&self, name: String) -> RpcResult<ConnectInfo>;
+
+    /// Everything about an instance (each of a definition's or a group's, up to
+    /// `MAX_INFO_INSTANCES`): status, definition, recent states and exits, log files, endpoints.
+    #[method(name = "info", param_kind = map)]
+    async fn info(&self, name: String) -> RpcResult<Vec<crate::info::InstanceInfo>>;
 
     /// Stops every instance in reverse dependency order, then the daemon.
     #[method(name = "shutdown")]

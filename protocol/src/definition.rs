@@ -4,6 +4,7 @@
 use crate::health::Health;
 use crate::hooks::Hooks;
 use crate::notify::Notify;
+use crate::port::PortSpec;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -38,6 +39,11 @@ pub struct Definition {
     /// Definitions that must be ready before this one starts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
+    /// Orders independent sidecars: lower starts first and stops last; a dependency still starts
+    /// before its dependents whatever their priorities. From -10000 to 10000.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    #[schemars(range(min = -10_000, max = 10_000))]
+    pub priority: i32,
     /// Started by `pm start` without a name, and again when the daemon restarts.
     #[serde(default = "yes")]
     pub autostart: bool,
@@ -46,6 +52,12 @@ pub struct Definition {
     #[serde(default = "one")]
     #[schemars(range(min = 1, max = 10_000))]
     pub instances: u32,
+    /// The port it listens on, exported as `PORT` and `PM_PORT` and usable as `${PORT}` in the
+    /// command, env, readiness, health check and hooks: `8080`, `"4000-4003"` (one per instance,
+    /// in order) or `"auto:5000-5100"` (the first free port at each start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<crate::port::Schema>")]
+    pub port: Option<PortSpec>,
     /// Groups it belongs to: `pm start @web`, `pm stop @web`, `pm restart @web`, `pm status @web`
     /// act on every definition of group `web`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -118,6 +130,20 @@ pub struct Definition {
     /// `{ webhook = "http://…", exec = "…", on = ["failed", "unhealthy", "gave_up"] }`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify: Option<Notify>,
+    /// Restarts the running instances when a file matching one of these globs (relative to
+    /// `cwd`, e.g. `["src/**/*.py", "config.toml"]`) is created, written, touched, renamed or
+    /// removed. Empty: no watching.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub watch: Vec<String>,
+    /// Globs (relative to `cwd`) whose changes never restart, besides those always ignored:
+    /// `**/.git/**`, `**/node_modules/**`, `**/__pycache__/**` and editors' swap and backup files.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub watch_ignore: Vec<String>,
+    /// How long changes must pause before the restart (a burst of writes restarts once); a
+    /// steady stream of changes still restarts after ten times this. From 10ms to 1h.
+    #[serde(default = "defaults::watch_debounce", with = "crate::duration")]
+    #[schemars(with = "String")]
+    pub watch_debounce: Duration,
 }
 
 impl Definition {
@@ -131,8 +157,10 @@ impl Definition {
             env: BTreeMap::new(),
             env_file: Vec::new(),
             depends_on: Vec::new(),
+            priority: 0,
             autostart: true,
             instances: 1,
+            port: None,
             groups: Vec::new(),
             stateless: false,
             calls: Vec::new(),
@@ -152,6 +180,9 @@ impl Definition {
             hooks: Hooks::default(),
             notify: None,
             max_memory: None,
+            watch: Vec::new(),
+            watch_ignore: Vec::new(),
+            watch_debounce: defaults::watch_debounce(),
         }
     }
 
@@ -165,8 +196,23 @@ impl Definition {
 /// actor, a status row and two log files.
 pub const MAX_INSTANCES: u32 = 10_000;
 
+/// The bound of `priority`, either way (the supervisor and the project loader check it).
+pub const MAX_PRIORITY: i32 = 10_000;
+
+/// Checks that a `priority` is within ±[`MAX_PRIORITY`].
+pub fn check_priority(priority: i32) -> Result<(), String> {
+    match (-MAX_PRIORITY..=MAX_PRIORITY).contains(&priority) {
+        true => Ok(()),
+        false => Err(format!("must be from -{MAX_PRIORITY} to {MAX_PRIORITY} (got {priority})")),
+    }
+}
+
 fn yes() -> bool {
     true
+}
+
+fn is_zero(n: &i32) -> bool {
+    *n == 0
 }
 
 fn one() -> u32 {
@@ -203,6 +249,9 @@ pub mod defaults {
     }
     pub fn ready_timeout() -> Duration {
         Duration::from_secs(30)
+    }
+    pub fn watch_debounce() -> Duration {
+        Duration::from_millis(500)
     }
 }
 

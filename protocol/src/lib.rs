@@ -13,14 +13,18 @@ pub mod envelope;
 pub mod error;
 pub mod health;
 pub mod hooks;
+pub mod info;
 pub mod memory;
 pub mod ndjson;
 pub mod notify;
 pub mod params;
+pub mod port;
+pub mod reload;
 pub mod size;
 pub mod status;
 pub mod tls;
 pub mod transport;
+pub mod vars;
 pub mod wire;
 pub mod ws;
 
@@ -32,6 +36,7 @@ pub use error::ErrorCode;
 pub use health::{Health, HttpProbe, OnUnhealthy, Probe};
 pub use hooks::{Hook, Hooks};
 pub use notify::{Notification, Notify, NotifyEvent};
+pub use port::PortSpec;
 pub use status::{
     DaemonInfo, DefinitionInfo, ExitInfo, HealthInfo, HealthStatus, InstanceStatus, LogLine, LogRun, LogStream, State,
 };

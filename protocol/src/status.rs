@@ -91,6 +91,16 @@ pub enum HealthStatus {
     Unhealthy,
 }
 
+impl std::fmt::Display for HealthStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            HealthStatus::Unknown => "unknown",
+            HealthStatus::Healthy => "healthy",
+            HealthStatus::Unhealthy => "unhealthy",
+        })
+    }
+}
+
 /// One instance as `pm status` shows it. Field names are stable for `--json` users.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct InstanceStatus {
@@ -99,6 +109,10 @@ pub struct InstanceStatus {
     pub runtime: RuntimeKind,
     pub state: State,
     pub pid: Option<u32>,
+    /// Its port (`PORT`): one given by the definition even while stopped, an `auto:` one while
+    /// it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
     /// Start of the current run, in milliseconds since the Unix epoch.
     pub started_at_ms: Option<u64>,
     /// Length of the current run so far.
@@ -172,6 +186,9 @@ pub struct InstanceEndpoint {
     pub methods: Vec<String>,
     /// Where it serves direct calls, if it said.
     pub direct: Option<String>,
+    /// Its port (`PORT`), when its definition has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
 }
 
 /// Which output a log line came from.

@@ -16,6 +16,7 @@ pub fn connect(api: &Api, name: &str) -> RpcResult<ConnectInfo> {
                 direct: registration.and_then(|r| r.endpoint.clone()),
                 instance: s.name,
                 state: s.state,
+                port: s.port,
             }
         })
         .collect();

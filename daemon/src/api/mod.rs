@@ -4,10 +4,12 @@ mod apply;
 mod connect;
 mod delete;
 mod events;
+mod info;
 mod logs;
 mod ls;
 mod map;
 mod ping;
+mod reload;
 mod restart;
 mod scale;
 mod shutdown;
@@ -69,6 +71,9 @@ impl PmApiServer for Api {
     async fn restart(&self, name: String) -> RpcResult<Vec<InstanceStatus>> {
         restart::restart(self, &name).await
     }
+    async fn reload(&self, name: String) -> RpcResult<pm_protocol::reload::Reloaded> {
+        reload::reload(self, &name).await
+    }
     async fn scale(&self, name: String, instances: u32) -> RpcResult<Vec<InstanceStatus>> {
         scale::scale(self, &name, instances).await
     }
@@ -80,6 +85,9 @@ impl PmApiServer for Api {
     }
     async fn connect(&self, name: String) -> RpcResult<pm_protocol::status::ConnectInfo> {
         connect::connect(self, &name)
+    }
+    async fn info(&self, name: String) -> RpcResult<Vec<pm_protocol::info::InstanceInfo>> {
+        info::info(self, &name).await
     }
     async fn shutdown(&self) -> RpcResult<()> {
         shutdown::shutdown(self).await

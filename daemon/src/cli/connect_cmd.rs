@@ -25,11 +25,12 @@ pub async fn run(args: Target) -> anyhow::Result<ExitCode> {
                 i.instance.clone(),
                 i.state.to_string(),
                 if i.registered { "yes" } else { "no" }.into(),
+                i.port.map_or_else(dash, |p| p.to_string()),
                 i.direct.clone().unwrap_or_else(dash),
                 if i.methods.is_empty() { dash() } else { i.methods.join(",") },
             ]
         })
         .collect();
-    output::table(&["INSTANCE", "STATE", "REGISTERED", "DIRECT", "METHODS"], &rows);
+    output::table(&["INSTANCE", "STATE", "REGISTERED", "PORT", "DIRECT", "METHODS"], &rows);
     Ok(ExitCode::SUCCESS)
 }

@@ -28,6 +28,10 @@ pub struct Args {
     /// Sidecars that must be ready first (repeatable or comma-separated).
     #[arg(short = 'd', long = "depends-on", value_delimiter = ',', value_name = "NAME")]
     depends_on: Vec<String>,
+    /// Order among independent sidecars, -10000 to 10000: lower starts first and stops last
+    /// (default 0).
+    #[arg(long, allow_negative_numbers = true)]
+    priority: Option<i32>,
     /// Restart policy: always, on-failure (default), never.
     #[arg(long)]
     restart: Option<String>,
@@ -75,6 +79,20 @@ pub struct Args {
     /// Number of instances (name-0 … name-N-1 when more than one).
     #[arg(long)]
     instances: Option<u32>,
+    /// Its port, as PORT and PM_PORT (and `${PORT}` in quoted arguments): 8080, 4000-4003 (one
+    /// per instance) or auto:5000-5100 (the first free one at each start).
+    #[arg(long, value_parser = |s: &str| s.parse::<pm_protocol::PortSpec>())]
+    port: Option<pm_protocol::PortSpec>,
+    /// Restart when a file matching this glob (relative to --cwd) changes, repeatable:
+    /// e.g. --watch 'src/**/*.py'.
+    #[arg(long, value_name = "GLOB")]
+    watch: Vec<String>,
+    /// Changes to files matching this glob never restart, repeatable.
+    #[arg(long, value_name = "GLOB", requires = "watch")]
+    watch_ignore: Vec<String>,
+    /// How long changes must pause before the restart (default 500ms).
+    #[arg(long, value_parser = duration, requires = "watch")]
+    watch_debounce: Option<std::time::Duration>,
     /// Instances are interchangeable.
     #[arg(long)]
     stateless: bool,
@@ -114,6 +132,7 @@ fn definition(args: Args, here: &Path) -> anyhow::Result<Definition> {
         })?;
     }
     def.cwd = Some(here.join(args.cwd.unwrap_or_default()));
+    def.port = args.port;
     for pair in args.env {
         let (k, v) = pair.split_once('=').ok_or_else(|| anyhow!("--env `{pair}`: expected KEY=VALUE"))?;
         def.env.insert(k.to_string(), v.to_string());
@@ -140,6 +159,7 @@ fn definition(args: Args, here: &Path) -> anyhow::Result<Definition> {
     }
     def.stop_signal = args.stop_signal.unwrap_or(def.stop_signal);
     def.instances = args.instances.unwrap_or(def.instances);
+    def.priority = args.priority.unwrap_or(def.priority);
     def.max_restarts = args.max_restarts.unwrap_or(def.max_restarts);
     def.ready_timeout = args.ready_timeout.unwrap_or(def.ready_timeout);
     def.stop_timeout = args.stop_timeout.unwrap_or(def.stop_timeout);
@@ -150,6 +170,9 @@ fn definition(args: Args, here: &Path) -> anyhow::Result<Definition> {
     if !args.success_exit_codes.is_empty() {
         def.success_exit_codes = args.success_exit_codes;
     }
+    def.watch = args.watch;
+    def.watch_ignore = args.watch_ignore;
+    def.watch_debounce = args.watch_debounce.unwrap_or(def.watch_debounce);
     def.stateless = args.stateless;
     def.autostart = !args.no_autostart;
     Ok(def)

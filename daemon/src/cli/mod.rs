@@ -1,6 +1,6 @@
 //! The `pm` command line. One file per subcommand; they reach the daemon only through the typed
 //! `pm.*` client. Those that change things start the daemon when it is not running; those that
-//! only look (status, ls, log, events, connect, token) and `pm stop` never do.
+//! only look (status, info, monit, ls, log, events, connect, token) and `pm stop` never do.
 
 /// `println!` for a command's output: when its reader has gone (`pm status | head`), the command
 /// ends quietly with 141, as a Unix tool killed by SIGPIPE would, instead of panicking.
@@ -16,11 +16,14 @@ mod connect_cmd;
 mod daemon;
 mod delete;
 mod events;
+mod info;
 mod log;
 mod log_writer;
 mod ls;
 mod map;
+mod monit;
 mod output;
+mod reload;
 mod restart;
 mod run;
 mod scale;
@@ -57,6 +60,8 @@ enum Command {
     Shutdown,
     /// Stop then start sidecars.
     Restart(restart::Args),
+    /// Replace running instances one at a time, each ready before the next one stops.
+    Reload(reload::Args),
     /// Give a definition N instances: adds or removes some and leaves the others running.
     Scale(scale::Args),
     /// Define a sidecar: `pm map web -- python3 -m http.server 8080`.
@@ -65,6 +70,10 @@ enum Command {
     Ls(ls::Args),
     /// Show instances: state, pid, uptime, restarts, last exit, readiness.
     Status(status::Args),
+    /// Everything about an instance: state, process, health, definition, recent states and exits, logs.
+    Info(Target),
+    /// A live table of the instances, refreshed every --interval, with keys to restart, stop, show logs.
+    Monit(monit::Args),
     /// Show a sidecar's log lines, and follow new ones with -f.
     #[command(alias = "logs")]
     Log(log::Args),
@@ -108,10 +117,13 @@ pub fn main() -> ExitCode {
             Command::Stop(args) => stop::run(args).await,
             Command::Shutdown => stop::daemon().await,
             Command::Restart(args) => restart::run(args).await,
+            Command::Reload(args) => reload::run(args).await,
             Command::Scale(args) => scale::run(args).await,
             Command::Map(args) => map::run(*args).await,
             Command::Ls(args) => ls::run(args).await,
             Command::Status(args) => status::run(args).await,
+            Command::Info(args) => info::run(args).await,
+            Command::Monit(args) => monit::run(args).await,
             Command::Log(args) => log::run(args).await,
             Command::Events(args) => events::run(args).await,
             Command::Delete(args) => delete::run(args).await,

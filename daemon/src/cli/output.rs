@@ -95,6 +95,9 @@ fn statuses(list: &[InstanceStatus], usage: bool) {
         return;
     }
     let dash = || "-".to_string();
+    // Columns only some setups use are shown when one instance has them.
+    let ports = list.iter().any(|s| s.port.is_some());
+    let health = list.iter().any(|s| s.health.is_some());
     let rows: Vec<Vec<String>> = list
         .iter()
         .map(|s| {
@@ -103,8 +106,11 @@ fn statuses(list: &[InstanceStatus], usage: bool) {
                 s.runtime.to_string(),
                 s.state.to_string(),
                 s.pid.map_or_else(dash, |p| p.to_string()),
-                s.uptime_ms.map_or_else(dash, short_duration),
             ];
+            if ports {
+                row.push(s.port.map_or_else(dash, |p| p.to_string()));
+            }
+            row.push(s.uptime_ms.map_or_else(dash, short_duration));
             if usage {
                 row.push(s.cpu_percent.map_or_else(dash, |p| format!("{p:.1}%")));
                 row.push(s.memory_bytes.map_or_else(dash, short_bytes));
@@ -112,14 +118,24 @@ fn statuses(list: &[InstanceStatus], usage: bool) {
             row.push(s.restarts.to_string());
             row.push(s.last_exit.as_ref().map_or_else(dash, |e| e.to_string()));
             row.push(if s.ready { "yes" } else { "no" }.to_string());
+            if health {
+                row.push(s.health.as_ref().map_or_else(dash, |h| h.status.to_string()));
+            }
             row
         })
         .collect();
-    let mut header = vec!["NAME", "RUNTIME", "STATE", "PID", "UPTIME"];
+    let mut header = vec!["NAME", "RUNTIME", "STATE", "PID"];
+    if ports {
+        header.push("PORT");
+    }
+    header.push("UPTIME");
     if usage {
         header.extend(["CPU", "MEM"]);
     }
     header.extend(["RESTARTS", "LAST EXIT", "READY"]);
+    if health {
+        header.push("HEALTH");
+    }
     table(&header, &rows);
     for s in list {
         if let Some(reason) = &s.reason {

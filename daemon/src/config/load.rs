@@ -5,6 +5,7 @@ use super::locate::{self, Seg, key};
 use super::schema::{Probe, ProjectFile};
 use super::{DaemonSection, Project, akala, interpolate};
 use pm_protocol::health::http_target;
+use pm_protocol::vars;
 use pm_protocol::{Definition, Endpoint, Probe as HealthProbe, Readiness};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
@@ -77,6 +78,11 @@ fn finish(
             let at = key!["sidecars", name.as_str(), "instances"];
             return Err(src.invalid(at, format!("must be from 1 to {max} (got {})", def.instances)));
         }
+        pm_protocol::definition::check_priority(def.priority)
+            .map_err(|e| src.invalid(key!["sidecars", name.as_str(), "priority"], e))?;
+        if let Some(port) = def.port {
+            port.check_instances(def.instances).map_err(|e| src.invalid(key!["sidecars", name.as_str(), "port"], e))?;
+        }
         if let Some(env) = env {
             interpolate_definition(src, &name, &mut def, env)?;
         }
@@ -87,7 +93,18 @@ fn finish(
         for file in &mut def.env_file {
             *file = anchored(&dir, file);
         }
+        crate::supervisor::watch::check(&def).map_err(|problem| {
+            let mut at = key!["sidecars", name.as_str(), problem.key];
+            at.extend(problem.index.map(Seg::from));
+            src.invalid(at, problem.message)
+        })?;
         out.insert(name, def);
+    }
+    let claims = out.iter().filter_map(|(name, def)| Some((name.as_str(), def.port?, def.instances)));
+    if let Some((port, first, second)) = pm_protocol::port::first_conflict(claims) {
+        let message =
+            format!("port {port} is also claimed by `{first}` (port = {})", out[first].port.expect("claimed"));
+        return Err(src.invalid(key!["sidecars", second, "port"], message));
     }
     Ok(Project { path, daemon, sidecars: out })
 }
@@ -105,6 +122,10 @@ fn interpolate_definition(
         path.extend(rest);
         path
     };
+    // pm's per-instance variables are kept as written, for each instance's start.
+    let has_port = def.port.is_some();
+    let keep = |var: &str| if vars::is_per_instance(var, has_port) { Some(format!("${{{var}}}")) } else { env(var) };
+    let env: Env<'_> = &keep;
     for (i, word) in def.command.iter_mut().enumerate() {
         *word = src.interpolate(word, env, || at(key!["command", i]))?;
     }

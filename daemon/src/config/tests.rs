@@ -441,6 +441,34 @@ ready = { log = "^up on ${PORT}$" }
 }
 
 #[test]
+fn per_instance_variables_are_kept_for_each_start() {
+    let toml = r#"
+[sidecars.web]
+command = "serve --port ${PORT} --id ${PM_INSTANCE} --name ${PM_NAME} --home ${HOME}"
+port = "4000-4001"
+instances = 2
+ready = { log = "^up on ${PORT}$" }
+[sidecars.plain]
+command = "serve --port ${PORT} --id ${PM_INSTANCE}"
+"#;
+    let project = parse(Path::new("/p/pm.toml"), toml, &env).unwrap();
+    let web = &project.sidecars["web"];
+    assert_eq!(
+        web.command,
+        ["serve", "--port", "${PORT}", "--id", "${PM_INSTANCE}", "--name", "${PM_NAME}", "--home", "/home/ada"]
+    );
+    assert_eq!(web.ready, Readiness::Log("^up on ${PORT}$".into()));
+    let plain = &project.sidecars["plain"];
+    assert_eq!(
+        plain.command,
+        ["serve", "--port", "8080", "--id", "${PM_INSTANCE}"],
+        "no `port`: PORT is the environment's"
+    );
+    let err = error("pm.toml", "[sidecars.web]\ncommand = \"x\"\ninstances = 3\nport = \"4000-4001\"\n");
+    assert_eq!(err, "pm.toml:4: sidecars.web.port: port range 4000-4001 has 2 ports for 3 instances");
+}
+
+#[test]
 fn unset_variables_without_default_name_file_key_line_and_variable() {
     let toml = "[sidecars.web]\ncommand = 'x'\n\n[sidecars.web.env]\nDB_URL = '${DB_URL}'\n";
     assert_eq!(

@@ -50,6 +50,10 @@ impl LogHub {
         self
     }
 
+    pub fn home(&self) -> &Home {
+        &self.home
+    }
+
     pub fn follow(&self) -> broadcast::Receiver<Arc<LogLine>> {
         self.live.subscribe()
     }

@@ -6,8 +6,10 @@ mod route;
 mod tokens;
 
 mod deadlines;
+mod drain;
 mod flight;
 
+pub use drain::Draining;
 pub use flight::InFlight;
 pub use route::{Call, Reply, RouteError};
 pub use tokens::{RunToken, kept_random, new_token};
@@ -72,6 +74,11 @@ struct Inner {
     /// Registered instances, for the `registered` readiness.
     registered: watch::Sender<BTreeSet<String>>,
     deadlines: deadlines::Deadlines,
+    /// Instances being drained, with how many drains hold each.
+    draining: DashMap<String, usize>,
+    /// Read while a call is routed, from its pick to its pending entry; a drain takes it once so
+    /// that no call picked before its mark is missed.
+    routing: std::sync::RwLock<()>,
 }
 
 impl Mesh {

@@ -5,8 +5,8 @@ use super::{InFlight, Mesh, Pending, Registration};
 use crate::outbox::{BUDGET, Outbox, QUEUE, Refused, STALL};
 use pm_protocol::{ErrorCode, wire};
 use serde_json::value::RawValue;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -53,6 +53,8 @@ impl Mesh {
     /// once the sidecar answers (or fails, or the deadline passes); a notification has none.
     /// A sidecar whose queue is full is not taking requests: the call is refused at once.
     pub fn forward(&self, call: Call<'_>, reply: Option<(Reply, InFlight)>) -> Result<(), RouteError> {
+        // Held until the call is pending, where a drain looks for it.
+        let routing = self.inner.routing.read().unwrap_or_else(PoisonError::into_inner);
         let reg = self.pick(call.target)?;
         let instance = &reg.instance;
         if !reg.methods.is_empty() && !reg.methods.iter().any(|m| m == call.method) {
@@ -77,6 +79,7 @@ impl Mesh {
         };
         self.inner.pending.insert(id, pending);
         self.inner.deadlines.insert(deadline, id);
+        drop(routing);
         if let Err(e) = offer(&reg, wire::request(Some(&id.to_string()), call.method, call.params, None)) {
             self.take(id);
             return Err(e);
@@ -85,7 +88,7 @@ impl Mesh {
     }
 
     /// The registered instance a target names: itself, or one of a definition's instances
-    /// (balanced round-robin when the definition is stateless).
+    /// (balanced round-robin when the definition is stateless, over those not draining if any).
     fn pick(&self, target: &str) -> Result<Arc<Registration>, RouteError> {
         if let Some(reg) = self.inner.registrations.get(target) {
             return Ok(reg.clone());
@@ -95,10 +98,13 @@ impl Mesh {
         match candidates.len() {
             0 => Err(RouteError::NotRegistered),
             1 => Ok(candidates.remove(0)),
-            n if candidates.iter().all(|r| r.stateless) => {
+            _ if candidates.iter().all(|r| r.stateless) => {
+                if candidates.iter().any(|r| !self.is_draining(&r.instance)) {
+                    candidates.retain(|r| !self.is_draining(&r.instance));
+                }
                 candidates.sort_by(|a, b| a.instance.cmp(&b.instance));
                 let turn = self.inner.turns.entry(target.to_string()).or_insert_with(|| AtomicUsize::new(0));
-                let i = turn.fetch_add(1, Ordering::Relaxed) % n;
+                let i = turn.fetch_add(1, Ordering::Relaxed) % candidates.len();
                 Ok(candidates.swap_remove(i))
             }
             _ => {

@@ -23,6 +23,8 @@ pub struct Context {
     pub notifier: super::notify::Notifier,
     /// Each run's usage source, for `pm status`'s CPU and memory figures.
     pub meter: Arc<super::usage::Meter>,
+    /// The ports runs hold, and those definitions claim.
+    pub ports: Arc<super::ports::Ports>,
 }
 
 /// Requests to write the state when an actor changes something worth keeping (a pid new or
@@ -55,6 +57,7 @@ impl Context {
             daemon_endpoint: "unix:///test/pm.sock".into(),
             notifier: Default::default(),
             meter: Default::default(),
+            ports: Default::default(),
         }
     }
 }

@@ -45,13 +45,17 @@ pub fn validate(name: &str, def: &Definition) -> std::result::Result<(), String>
     if def.instances > MAX_INSTANCES {
         return Err(ctx(format!("instances: at most {MAX_INSTANCES} (got {})", def.instances)));
     }
+    pm_protocol::definition::check_priority(def.priority).map_err(|e| ctx(format!("priority: {e}")))?;
+    super::watch::check(def).map_err(|e| ctx(e.to_string()))?;
     for (key, d) in durations(def) {
         duration::check(d).map_err(|e| ctx(format!("{key}: {e}")))?;
     }
     pm_runtimes::parse_signal(&def.stop_signal).map_err(|e| ctx(format!("stop_signal: {e}")))?;
     match &def.ready {
         Readiness::Log(pattern) => {
-            regex::Regex::new(pattern).map_err(|e| ctx(format!("ready log pattern: {e}")))?;
+            // With its per-instance variables in, as it is at start.
+            let pattern = pm_protocol::vars::Vars::sample().expand(pattern);
+            regex::Regex::new(&pattern).map_err(|e| ctx(format!("ready log pattern: {e}")))?;
         }
         Readiness::Http(url) => {
             pm_protocol::health::http_target(url).map_err(|e| ctx(format!("ready: {e}")))?;
@@ -74,6 +78,9 @@ pub fn validate(name: &str, def: &Definition) -> std::result::Result<(), String>
             return Err(ctx("notify.on is empty: no event would be sent".into()));
         }
     }
+    if let Some(port) = def.port {
+        port.check_instances(def.instances).map_err(|e| ctx(format!("port: {e}")))?;
+    }
     for dep in &def.depends_on {
         validate_name(dep).map_err(|e| ctx(format!("depends_on: {e}")))?;
     }
@@ -95,6 +102,24 @@ fn durations(def: &Definition) -> [(&'static str, std::time::Duration); 6] {
     ]
 }
 
+/// Refuses definitions that would claim a port another definition claims, naming both.
+fn check_ports(reg: &Registry, defs: &BTreeMap<String, Definition>) -> Result<()> {
+    let kept = reg.definitions.iter().filter(|(n, _)| !defs.contains_key(*n)).map(|(n, d)| (n, &**d));
+    let all: BTreeMap<&String, &Definition> = kept.chain(defs.iter()).collect();
+    let claims = all.iter().filter_map(|(n, d)| Some((n.as_str(), d.port?, d.instances)));
+    match pm_protocol::port::first_conflict(claims) {
+        Some((port, a, b)) => {
+            let spec = |n: &str| all.iter().find(|(k, _)| k.as_str() == n).and_then(|(_, d)| d.port).expect("claimed");
+            Err(SupError::Invalid(format!(
+                "port {port} is claimed by both `{a}` (port = {}) and `{b}` (port = {})",
+                spec(a),
+                spec(b)
+            )))
+        }
+        None => Ok(()),
+    }
+}
+
 /// What a redefinition does to existing instances.
 #[derive(Default)]
 struct Changes {
@@ -112,7 +137,7 @@ fn default_instances(name: &str, def: &Definition) -> Vec<String> {
 
 /// The index of `instance` among `name`'s default instances (`name` itself counts as 0), or
 /// `None` when it is not one of those names.
-fn default_index(name: &str, instance: &str) -> Option<u32> {
+pub(super) fn default_index(name: &str, instance: &str) -> Option<u32> {
     if instance == name {
         return Some(0);
     }
@@ -213,6 +238,7 @@ impl Supervisor {
                 merged.insert(name, &def.depends_on);
             }
             graph::check_cycles(&merged).map_err(SupError::Invalid)?;
+            check_ports(&reg, &defs)?;
             let mut changes = Changes::default();
             for (name, def) in defs {
                 let def = Arc::new(def);
@@ -221,6 +247,7 @@ impl Supervisor {
                 changes.removed.extend(more.removed);
                 changes.updated.extend(more.updated);
             }
+            self.inner.ctx.ports.set_claims(reg.definitions.iter());
             changes
         };
         for instance in changes.removed {
@@ -229,6 +256,7 @@ impl Supervisor {
         for (instance, spec) in changes.updated {
             instance.send(Command::Update(spec)).await;
         }
+        self.rewatch();
         self.save().await
     }
 
@@ -250,6 +278,7 @@ impl Supervisor {
                 definition: name.to_string(),
                 def: def.clone(),
                 args: entry.args.clone(),
+                index: reg.index_of(name, &instance),
             };
             changes.updated.push((entry.instance.clone(), spec));
         }
@@ -294,12 +323,14 @@ impl Supervisor {
             let mut reg = self.lock();
             if is_definition {
                 reg.definitions.remove(name);
+                self.inner.ctx.ports.set_claims(reg.definitions.iter());
             }
             instances.iter().filter_map(|n| reg.remove(n)).map(|e| e.instance).collect()
         };
         for instance in ended {
             instance.ask(Command::Exit).await;
         }
+        self.rewatch();
         self.save().await?;
         Ok(instances)
     }

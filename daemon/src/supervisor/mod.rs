@@ -8,14 +8,19 @@ mod health;
 mod hooks;
 mod host_command;
 mod http_client;
+pub mod info;
 mod instance;
 mod memory_limit;
 mod notify;
+mod ports;
+mod priority;
 mod probe;
+mod reload;
 mod restart;
 mod start;
 mod stop;
 mod usage;
+pub mod watch;
 
 pub use context::Context;
 
@@ -74,6 +79,8 @@ struct Registry {
     instances: BTreeMap<String, Entry>,
     /// Definition → its instances: finding them must not cost a walk over every instance.
     by_definition: BTreeMap<String, BTreeSet<String>>,
+    /// The file watches of the definitions with `watch`.
+    watches: BTreeMap<String, watch::Watch>,
 }
 
 struct Entry {
@@ -109,6 +116,19 @@ impl Registry {
             return Ok(vec![name.to_string()]);
         }
         Err(unknown(name))
+    }
+
+    /// `PM_INSTANCE` of `instance`: its default index, or for an extra instance (`pm start
+    /// --new`), a place after the default ones, in name order.
+    fn index_of(&self, definition: &str, instance: &str) -> u32 {
+        if let Some(index) = define::default_index(definition, instance) {
+            return index;
+        }
+        let count = self.definitions.get(definition).map_or(1, |d| d.instances);
+        let extras =
+            self.instances_of(definition).into_iter().filter(|i| define::default_index(definition, i).is_none());
+        let before = extras.filter(|i| i.as_str() < instance).count();
+        count.saturating_add(u32::try_from(before).unwrap_or(u32::MAX))
     }
 
     fn instances_of(&self, definition: &str) -> Vec<String> {
@@ -150,6 +170,7 @@ fn to_status(name: &str, entry: &Entry, def: &Definition, s: &Snapshot) -> Insta
         runtime: def.runtime,
         state: s.state,
         pid: s.pid,
+        port: s.port.or_else(|| def.port?.of_instance(define::default_index(&entry.definition, name)?)?.ok()),
         started_at_ms: s.started_at_ms,
         uptime_ms: s.started.map(|t| t.elapsed().as_millis() as u64),
         restarts: s.restarts,
@@ -277,7 +298,9 @@ impl Supervisor {
         failed: Option<String>,
     ) -> Instance {
         let def = reg.definitions[definition].clone();
-        let spec = InstanceSpec { name: name.to_string(), definition: definition.to_string(), def, args: args.clone() };
+        let index = reg.index_of(definition, name);
+        let spec =
+            InstanceSpec { name: name.to_string(), definition: definition.to_string(), def, args: args.clone(), index };
         let ctx = self.inner.ctx.clone();
         let instance = match failed {
             Some(reason) => Instance::spawn_failed(spec, ctx, reason),
@@ -298,6 +321,7 @@ impl Supervisor {
             for (name, def) in state.definitions {
                 reg.definitions.insert(name, Arc::new(def));
             }
+            self.inner.ctx.ports.set_claims(reg.definitions.iter());
             for (name, record) in state.instances {
                 if !reg.definitions.contains_key(&record.definition) {
                     tracing::warn!("{name}: its definition `{}` is gone; dropping it", record.definition);
@@ -320,6 +344,7 @@ impl Supervisor {
                 self.add_instance(&mut reg, &name, &record.definition, record.args, record.failed);
             }
         }
+        self.rewatch();
         self.persist();
         wanted
     }

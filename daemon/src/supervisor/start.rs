@@ -1,7 +1,9 @@
-//! Starting: dependencies first, each waiting for what it depends on to be ready, independent
-//! branches in parallel; the caller gets an answer once everything asked for is ready or failed.
+//! Starting: dependencies first, each waiting for what it depends on to be ready, lower priority
+//! levels before higher ones, independent branches of a level in parallel; the caller gets an
+//! answer once everything asked for is ready or failed.
 
 use super::instance::{Command, Instance, Snapshot};
+use super::priority::{self, Earlier};
 use super::{Result, SupError, Supervisor, graph, unknown};
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
@@ -10,10 +12,12 @@ use pm_protocol::{InstanceStatus, State, validate_name};
 use std::collections::{BTreeMap, BTreeSet};
 use tokio::sync::watch;
 
-/// The instances of one definition in a start, and the definitions they wait for.
+/// The instances of one definition in a start, the definitions they wait for, and its effective
+/// priority.
 struct Stage {
     members: Vec<(String, Instance)>,
     deps: Vec<String>,
+    priority: i32,
 }
 
 /// Resolves once a definition's instances in a start have all settled: Ok, or the first failure
@@ -104,21 +108,25 @@ impl Supervisor {
         }
         let gates: BTreeMap<&str, Gate> =
             stages.iter().map(|(def, s)| (def.as_str(), gate(&s.members, &seqs))).collect();
-        let jobs =
-            stages.values().flat_map(|s| s.members.iter().map(move |m| (s, m))).map(|(stage, (name, instance))| {
-                let (gates, seq) = (&gates, seqs[name]);
-                async move {
-                    for dep in &stage.deps {
-                        if let Err((dep_name, why)) = gates[dep.as_str()].clone().await {
-                            let reason = format!("dependency `{dep_name}` did not start: {why}");
-                            instance.send(Command::Abort(seq, reason.clone())).await;
-                            return Err(format!("{name}: {reason}"));
-                        }
+        let lower = lower_priorities(&stages, &seqs);
+        let members = stages.iter().flat_map(|(def, s)| s.members.iter().map(move |m| (def.as_str(), s, m)));
+        let jobs = members.map(|(def, stage, (name, instance))| {
+            let (gates, lower, seq) = (&gates, &lower, seqs[name]);
+            async move {
+                for dep in &stage.deps {
+                    if let Err((dep_name, why)) = gates[dep.as_str()].clone().await {
+                        let reason = format!("dependency `{dep_name}` did not start: {why}");
+                        instance.send(Command::Abort(seq, reason.clone())).await;
+                        return Err(format!("{name}: {reason}"));
                     }
-                    instance.send(Command::Launch(seq)).await;
-                    settled(instance.watch(), seq).await.map_err(|why| format!("{name}: {why}"))
                 }
-            });
+                if let Some(lower) = lower.get(def) {
+                    lower.clone().await;
+                }
+                instance.send(Command::Launch(seq)).await;
+                settled(instance.watch(), seq).await.map_err(|why| format!("{name}: {why}"))
+            }
+        });
         let errors: Vec<String> = futures::future::join_all(jobs).await.into_iter().filter_map(|r| r.err()).collect();
         // The new pids are on disk before anyone hears of the start, so a daemon killed right
         // after can still find and clean up these processes; a failed write is the caller's.
@@ -141,6 +149,8 @@ impl Supervisor {
         }
         let roots: Vec<&str> = chosen.keys().map(String::as_str).collect();
         let order = graph::closure(&reg.deps(), &roots).map_err(SupError::Invalid)?;
+        let priorities = priority::effective(&reg.definitions, order.iter().map(String::as_str));
+        let priorities: BTreeMap<String, i32> = priorities.into_iter().map(|(d, p)| (d.to_string(), p)).collect();
         // Dependencies start with all their instances; the definitions asked for, as asked.
         for def in &order {
             if !chosen.contains_key(def) {
@@ -165,7 +175,8 @@ impl Supervisor {
                     (name, instance)
                 })
                 .collect();
-            stages.insert(def, Stage { members, deps });
+            let priority = priorities.get(&def).copied().unwrap_or(0);
+            stages.insert(def, Stage { members, deps, priority });
         }
         Ok(stages)
     }
@@ -182,6 +193,20 @@ fn gate(members: &[(String, Instance)], seqs: &BTreeMap<String, u64>) -> Gate {
     }
     .boxed()
     .shared()
+}
+
+/// What each definition above a start's lowest priority level waits for before it launches: every
+/// instance of the lower levels settled, whatever the outcome (a failed one holds nobody back).
+fn lower_priorities<'a>(
+    stages: &'a BTreeMap<String, Stage>,
+    seqs: &BTreeMap<String, u64>,
+) -> BTreeMap<&'a str, Earlier> {
+    let levels = priority::levels(stages.iter().map(|(d, s)| (d.as_str(), s.priority)));
+    priority::after_earlier(levels.into_values(), |level| {
+        let waits: Vec<_> =
+            level.iter().flat_map(|d| &stages[*d].members).map(|(name, i)| settled(i.watch(), seqs[name])).collect();
+        futures::future::join_all(waits).map(drop).boxed()
+    })
 }
 
 /// Waits until start `seq` of an instance has settled: ready (or a one-shot exited) is success.

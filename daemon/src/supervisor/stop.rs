@@ -1,7 +1,10 @@
-//! Stopping: dependents before their dependencies, independent ones in parallel.
+//! Stopping: dependents before their dependencies, higher priority levels before lower ones,
+//! independent ones of a level in parallel.
 
 use super::instance::{Command, Instance};
+use super::priority::{self, Earlier};
 use super::{Registry, Result, SupError, Supervisor, graph};
+use futures::FutureExt;
 use pm_protocol::InstanceStatus;
 use pm_protocol::params::StopParams;
 use std::collections::{BTreeMap, BTreeSet};
@@ -31,9 +34,11 @@ impl Supervisor {
         let (names, stages) = self.plan_stop(targets, unwant);
         self.persist();
         let jobs = stages.into_iter().map(|stage| async move {
-            for mut dependents in stage.after {
-                // An error means that stage has ended without saying so: nothing left to wait for.
-                let _ = dependents.wait_for(|done| *done).await;
+            for dependents in stage.after {
+                through(dependents).await;
+            }
+            if let Some(higher) = stage.higher {
+                higher.await;
             }
             futures::future::join_all(stage.instances.iter().map(|i| i.ask(Command::Stop))).await;
             let _ = stage.done.send(true);
@@ -72,7 +77,8 @@ impl Supervisor {
             for entry in names.iter().filter_map(|n| reg.instances.get(n)) {
                 members.get_mut(entry.definition.as_str()).expect("a root or a dependent").push(entry.instance.clone());
             }
-            (names, stages(members, &graph::reverse(&deps)))
+            let priorities = priority::effective(&reg.definitions, members.keys().copied());
+            (names, stages(members, &graph::reverse(&deps), &priorities))
         };
         if unwant {
             for n in &names {
@@ -96,23 +102,41 @@ fn still_serves(reg: &Registry, definition: &str, asked: &BTreeSet<&String>) -> 
         .any(|n| !asked.contains(n) && reg.instances.get(n).is_some_and(|e| e.wanted && e.instance.snapshot().serves()))
 }
 
-/// The instances of one definition to stop once the stages of its dependents are done.
+/// The instances of one definition to stop once the stages of its dependents, and those of every
+/// higher priority level, are done.
 struct Stage {
     instances: Vec<Instance>,
     after: Vec<watch::Receiver<bool>>,
+    higher: Option<Earlier>,
     done: watch::Sender<bool>,
 }
 
-/// Links each definition's stage to the stages of the definitions that use it.
-fn stages(members: BTreeMap<&str, Vec<Instance>>, users: &BTreeMap<&str, Vec<&str>>) -> Vec<Stage> {
+/// Links each definition's stage to the stages of the definitions that use it, and to those of
+/// the higher effective priority levels.
+fn stages(
+    members: BTreeMap<&str, Vec<Instance>>,
+    users: &BTreeMap<&str, Vec<&str>>,
+    priorities: &BTreeMap<&str, i32>,
+) -> Vec<Stage> {
     let (mut senders, receivers): (BTreeMap<&str, _>, BTreeMap<&str, _>) =
         members.keys().map(|&d| (d, watch::channel(false))).map(|(d, (tx, rx))| ((d, tx), (d, rx))).unzip();
+    let levels = priority::levels(members.keys().map(|&d| (d, priorities.get(d).copied().unwrap_or(0))));
+    let mut higher = priority::after_earlier(levels.into_values().rev(), |level| {
+        let done: Vec<_> = level.iter().map(|d| through(receivers[d].clone())).collect();
+        futures::future::join_all(done).map(drop).boxed()
+    });
     members
         .into_iter()
         .map(|(def, instances)| {
             let after = users.get(def).into_iter().flatten().filter_map(|u| receivers.get(u)).cloned().collect();
             let done = senders.remove(def).expect("one sender per stage");
-            Stage { instances, after, done }
+            Stage { instances, after, higher: higher.remove(def), done }
         })
         .collect()
+}
+
+/// Resolves once a stage is done. An error means that stage has ended without saying so:
+/// nothing left to wait for.
+async fn through(mut stage: watch::Receiver<bool>) {
+    let _ = stage.wait_for(|done| *done).await;
 }

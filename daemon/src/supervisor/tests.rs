@@ -39,6 +39,7 @@ fn harness_with(fake: RecordingRuntime, runtime: Arc<dyn Runtime>) -> Harness {
         daemon_endpoint: "unix:///test/pm.sock".into(),
         notifier: Default::default(),
         meter: Default::default(),
+        ports: Default::default(),
     };
     Harness { sup: Supervisor::new(ctx, Store::spawn(home.state(), home.state_backup())), fake, _dir: dir }
 }
@@ -203,7 +204,8 @@ async fn durations_past_the_clock_do_not_panic_an_actor() {
     d.restart = RestartPolicy::Always;
     d.backoff_initial = Duration::MAX;
     d.backoff_max = Duration::MAX;
-    let spec = InstanceSpec { name: "web".into(), definition: "web".into(), def: Arc::new(d), args: Vec::new() };
+    let spec =
+        InstanceSpec { name: "web".into(), definition: "web".into(), def: Arc::new(d), args: Vec::new(), index: 0 };
     let web = Instance::spawn(spec, h.sup.inner.ctx.clone());
     let seq = web.ask(Command::Prepare).await.unwrap();
     web.send(Command::Launch(seq)).await;

@@ -87,7 +87,7 @@ impl Actor {
     }
 
     /// What the health check found: kept for status; an unhealthy verdict is acted on.
-    pub(super) async fn health_report(&mut self, run: Run, report: Report) -> Phase {
+    pub(super) async fn health_report(&mut self, run: Box<Run>, report: Report) -> Phase {
         let failures = report.info.failures;
         let last = report.info.last_failure.clone().unwrap_or_default();
         self.publish(|s| s.health = Some(report.info));
@@ -115,7 +115,7 @@ impl Actor {
 
     /// Stops a run for `reason` (unhealthy, over its memory), shown with `state` meanwhile; the
     /// restart policy decides what follows, as after a failed exit.
-    pub(super) async fn replace(&mut self, mut run: Run, state: State, reason: String) -> Phase {
+    pub(super) async fn replace(&mut self, mut run: Box<Run>, state: State, reason: String) -> Phase {
         self.stop_as(&mut run, state, Some(reason.clone())).await;
         let uptime = run.started.elapsed();
         drop(run);

@@ -3,18 +3,23 @@
 //! sidecar never blocks the daemon or other instances.
 
 mod beside;
+mod history;
+mod watched;
 
 use super::context::Context;
 use super::health::Checker;
 use super::hooks::{self, Beside};
 use super::memory_limit::Limit;
+use super::ports::Lease;
 use super::probe::Target;
 use super::restart::{Decision, Tracker};
 use crate::logs::ReadyOnLine;
 use beside::until_passes;
 use futures::FutureExt;
 use futures::future::BoxFuture;
+pub use history::History;
 use pm_protocol::status::{Event, now_ms};
+use pm_protocol::vars::Vars;
 use pm_protocol::{Definition, ExitInfo, HealthInfo, Probe, Readiness, State};
 use pm_runtimes::{Exit, Handle, SpawnSpec, parse_signal, signal_name};
 use std::panic::AssertUnwindSafe;
@@ -31,6 +36,9 @@ pub struct InstanceSpec {
     pub definition: String,
     pub def: Arc<Definition>,
     pub args: Vec<String>,
+    /// Its index among its definition's instances (`PM_INSTANCE`), which picks its port from a
+    /// range.
+    pub index: u32,
 }
 
 /// The published state of an instance.
@@ -38,6 +46,8 @@ pub struct InstanceSpec {
 pub struct Snapshot {
     pub state: State,
     pub pid: Option<u32>,
+    /// The current run's port.
+    pub port: Option<u16>,
     /// The process' start time (from /proc), to recognise it after a daemon crash.
     pub pid_start_time: Option<u64>,
     /// How its last run was held (`cgroup`, `marker`, `task`, `container`).
@@ -61,6 +71,7 @@ impl Snapshot {
         Snapshot {
             state: State::Stopped,
             pid: None,
+            port: None,
             pid_start_time: None,
             containment: None,
             health: None,
@@ -101,6 +112,9 @@ pub enum Command {
     Exit(oneshot::Sender<()>),
     /// Send a signal to the current run, if there is one (`pm run` forwards what it receives).
     Signal(nix::sys::signal::Signal),
+    /// Restart the current run (or end its backoff) at once, for this reason: a watched file
+    /// changed. Ignored with no run.
+    Restart(String),
 }
 
 /// The supervisor's handle on an actor.
@@ -108,6 +122,8 @@ pub enum Command {
 pub struct Instance {
     commands: mpsc::Sender<Command>,
     status: watch::Receiver<Snapshot>,
+    /// Its recent states and exits, for `pm info` only.
+    history: History,
 }
 
 impl Instance {
@@ -124,9 +140,25 @@ impl Instance {
     fn spawn_as(spec: InstanceSpec, ctx: Context, initial: Snapshot) -> Instance {
         let (commands, rx) = mpsc::channel(64);
         let (status_tx, status) = watch::channel(initial);
-        let actor = Actor { spec, ctx: ctx.clone(), status: status_tx, restarts: Tracker::default(), rx };
+        let history = History::default();
+        let restarts = Tracker::default();
+        let template = spec.def.clone();
+        let actor = Actor {
+            spec,
+            template,
+            vars: None,
+            ctx: ctx.clone(),
+            status: status_tx,
+            restarts,
+            rx,
+            history: history.clone(),
+        };
         ctx.tracker.spawn(actor.run());
-        Instance { commands, status }
+        Instance { commands, status, history }
+    }
+
+    pub fn history(&self) -> &History {
+        &self.history
     }
 
     pub fn snapshot(&self) -> Snapshot {
@@ -151,11 +183,17 @@ impl Instance {
 }
 
 struct Actor {
+    /// What it runs, its definition's per-instance variables expanded for the current run.
     spec: InstanceSpec,
+    /// The definition as given, for the next run's expansion.
+    template: Arc<Definition>,
+    /// The per-instance variables of the current (or last) run.
+    vars: Option<Vars>,
     ctx: Context,
     status: watch::Sender<Snapshot>,
     restarts: Tracker,
     rx: mpsc::Receiver<Command>,
+    history: History,
 }
 
 /// One run of the instance's process.
@@ -174,12 +212,14 @@ struct Run {
     post_start: Option<Beside>,
     /// The watch on its memory, with `max_memory`.
     memory: Option<Limit>,
+    /// Its port, held for it until the run ends.
+    _port: Option<Lease>,
 }
 
 enum Phase {
     Idle,
     Launch,
-    Running(Run),
+    Running(Box<Run>),
     /// Waiting to launch again (at none: never).
     Backoff(Option<Instant>),
     /// Failed because its runtime's engine did not answer: idle until it answers again.
@@ -278,17 +318,27 @@ impl Actor {
                 });
                 let _ = reply.send(());
             }
-            Command::Update(spec) => self.spec = spec,
+            Command::Update(spec) => self.update(spec),
             Command::Exit(reply) => {
                 let _ = reply.send(());
                 return Phase::Ended;
             }
-            Command::Signal(_) => {}
+            Command::Signal(_) | Command::Restart(_) => {}
         }
         Phase::Idle
     }
 
     async fn launch(&mut self) -> Phase {
+        let port = match self.template.port {
+            Some(spec) => match self.ctx.ports.take(&self.spec.name, &self.spec.definition, spec, self.spec.index) {
+                Ok(lease) => Some(lease),
+                Err(reason) => return self.fail(reason),
+            },
+            None => None,
+        };
+        let vars = Vars { name: self.spec.name.clone(), index: self.spec.index, port: port.as_ref().map(Lease::port) };
+        self.spec.def = Arc::new(vars.definition(&self.template));
+        self.vars = Some(vars);
         let def = self.spec.def.clone();
         let env = match self.environment() {
             Ok(env) => env,
@@ -360,7 +410,7 @@ impl Actor {
         let usage = spawned.handle.usage();
         self.ctx.meter.start(&self.spec.name, pid, usage.clone());
         let memory = def.max_memory.zip(usage).map(|(max, source)| Limit::start(source, max));
-        let mut run = Run {
+        let mut run = Box::new(Run {
             handle: spawned.handle,
             started: now,
             ready,
@@ -370,7 +420,8 @@ impl Actor {
             health: None,
             post_start: None,
             memory,
-        };
+            _port: port,
+        });
         if ready {
             self.on_ready(&mut run);
         }
@@ -388,6 +439,7 @@ impl Actor {
             s.reason = None;
             s.containment = containment;
             s.health = None;
+            s.port = self.vars.as_ref().and_then(|v| v.port);
         });
         Phase::Running(run)
     }
@@ -406,7 +458,7 @@ impl Actor {
         self.ctx.dirty.nudge();
     }
 
-    async fn running(&mut self, mut run: Run) -> Phase {
+    async fn running(&mut self, mut run: Box<Run>) -> Phase {
         let waits_for_readiness = !run.ready && self.spec.def.ready != Readiness::Exited;
         tokio::select! {
             exit = run.handle.wait() => self.exited(run, exit).await,
@@ -431,6 +483,7 @@ impl Actor {
                     }
                     Phase::Running(run)
                 }
+                Some(Command::Restart(why)) => self.restart_now(Some(run), why).await,
                 Some(cmd) => {
                     self.while_active(cmd);
                     Phase::Running(run)
@@ -469,8 +522,13 @@ impl Actor {
             Command::Prepare(reply) => {
                 let _ = reply.send(self.status.borrow().start_seq);
             }
-            Command::Update(spec) => self.spec = spec,
-            Command::Launch(_) | Command::Abort(..) | Command::Stop(_) | Command::Exit(_) | Command::Signal(_) => {}
+            Command::Update(spec) => self.update(spec),
+            Command::Launch(_)
+            | Command::Abort(..)
+            | Command::Stop(_)
+            | Command::Exit(_)
+            | Command::Signal(_)
+            | Command::Restart(_) => {}
         }
     }
 
@@ -488,6 +546,7 @@ impl Actor {
                     Phase::Ended
                 }
                 None => Phase::Ended,
+                Some(Command::Restart(why)) => self.restart_now(None, why).await,
                 Some(cmd) => {
                     self.while_active(cmd);
                     Phase::Backoff(until)
@@ -538,6 +597,7 @@ impl Actor {
         let signal = parse_signal(&def.stop_signal).unwrap_or(nix::sys::signal::Signal::SIGTERM);
         let exit = run.handle.stop(signal, def.stop_timeout).await;
         self.post_stop(&run.target, exit).await;
+        let exit = self.exit_info(exit);
         // Stopped either way; when the runtime could not confirm it (an engine that did not
         // answer in time), the reason says so.
         let reason = reason.or_else(|| run.handle.stop_error());
@@ -545,16 +605,17 @@ impl Actor {
         self.publish(|s| {
             s.state = state;
             s.pid = None;
+            s.port = None;
             s.pid_start_time = None;
             s.started = None;
             s.reason = reason;
-            s.last_exit = Some(exit_info(exit));
+            s.last_exit = Some(exit);
         });
         self.ctx.dirty.nudge();
     }
 
     /// The run ended on its own: the restart policy decides what follows.
-    async fn exited(&mut self, mut run: Run, exit: Exit) -> Phase {
+    async fn exited(&mut self, mut run: Box<Run>, exit: Exit) -> Phase {
         run.handle.sweep();
         run.health = None;
         run.post_start = None;
@@ -563,11 +624,12 @@ impl Actor {
         let uptime = run.started.elapsed();
         drop(run);
         self.ctx.mesh.gone(&self.spec.name, "it exited");
-        let info = exit_info(exit);
+        let info = self.exit_info(exit);
         let outcome = info.to_string();
         let success = exit.signal.is_none() && self.spec.def.is_success(exit.code);
         self.decide(&outcome, success, uptime, &format!("exited with {outcome}"), |s| {
             s.pid = None;
+            s.port = None;
             s.pid_start_time = None;
             s.started = None;
             s.last_exit = Some(info);
@@ -620,6 +682,15 @@ impl Actor {
         Phase::Idle
     }
 
+    /// Takes a new definition or arguments: the current run keeps its variables (its port).
+    fn update(&mut self, spec: InstanceSpec) {
+        self.template = spec.def.clone();
+        self.spec = spec;
+        if let Some(vars) = &self.vars {
+            self.spec.def = Arc::new(vars.definition(&self.template));
+        }
+    }
+
     /// The environment of the next run, but its token.
     fn environment(&self) -> Result<Vec<(String, String)>, String> {
         let def = &self.spec.def;
@@ -631,7 +702,7 @@ impl Actor {
             }
         }
         env.extend(def.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-        env.push(("PM_NAME".into(), self.spec.name.clone()));
+        env.extend(self.vars.iter().flat_map(Vars::pairs).map(|(k, v)| (k.to_string(), v)));
         env.push(("PM_DAEMON".into(), self.ctx.daemon_endpoint.clone()));
         Ok(env)
     }
@@ -641,7 +712,8 @@ impl Actor {
         let def = &self.spec.def;
         env.push(("PM_TOKEN".into(), self.ctx.mesh.issue_token(&self.spec.name, def.clone())));
         let mut command = def.command.clone();
-        command.extend(self.spec.args.iter().cloned());
+        let expand = |arg: &String| self.vars.as_ref().map_or_else(|| arg.clone(), |v| v.expand(arg));
+        command.extend(self.spec.args.iter().map(expand));
         SpawnSpec {
             runtime: def.runtime,
             docker: def.docker.clone(),
@@ -677,9 +749,17 @@ impl Actor {
                 None => tracing::info!("{}: {}", event.instance, event.state),
             }
             self.notify(&event);
+            self.history.changed(&event);
             let _ = self.ctx.events.send(event);
         }
         out.expect("send_modify runs the closure")
+    }
+
+    /// How a run ended, kept in the history too.
+    fn exit_info(&self, exit: Exit) -> ExitInfo {
+        let info = ExitInfo { code: exit.code, signal: exit.signal.map(signal_name), at_ms: now_ms() };
+        self.history.exited(&info);
+        info
     }
 }
 
@@ -689,8 +769,4 @@ async fn sleep_until_or_never(at: Option<Instant>) {
         Some(at) => sleep_until(at.into()).await,
         None => std::future::pending().await,
     }
-}
-
-fn exit_info(exit: Exit) -> ExitInfo {
-    ExitInfo { code: exit.code, signal: exit.signal.map(signal_name), at_ms: now_ms() }
 }
