@@ -19,6 +19,9 @@ use tokio::sync::watch;
 pub struct StateFile {
     pub definitions: BTreeMap<String, Definition>,
     pub instances: BTreeMap<String, InstanceRecord>,
+    /// Definition → where it came from (`pm.sync`), so a prune touches only its own source's.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sources: BTreeMap<String, String>,
 }
 
 /// One instance as persisted.
@@ -212,6 +215,7 @@ mod tests {
 
     fn sample() -> StateFile {
         let mut s = StateFile::default();
+        s.sources.insert("web".into(), "/p/pm.toml".into());
         s.definitions.insert("web".into(), Definition::new(vec!["sleep".into(), "9".into()]));
         s.instances.insert(
             "web".into(),

@@ -22,6 +22,12 @@ pub trait PmApi {
     #[method(name = "apply", param_kind = map)]
     async fn apply(&self, definitions: BTreeMap<String, Definition>, start: bool) -> RpcResult<Vec<InstanceStatus>>;
 
+    /// Applies definitions as a difference: adds new ones, replaces changed ones (restarting
+    /// their running instances one at a time), leaves the others, and with `prune` deletes those
+    /// that left their source. `dry_run` only tells what would change.
+    #[method(name = "sync")]
+    async fn sync(&self, params: crate::sync::SyncParams) -> RpcResult<crate::sync::SyncReport>;
+
     /// Every definition with its instances.
     #[method(name = "ls")]
     async fn ls(&self) -> RpcResult<Vec<DefinitionInfo>>;

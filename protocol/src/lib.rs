@@ -22,6 +22,7 @@ pub mod port;
 pub mod reload;
 pub mod size;
 pub mod status;
+pub mod sync;
 pub mod tls;
 pub mod transport;
 pub mod vars;

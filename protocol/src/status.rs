@@ -151,6 +151,9 @@ pub struct DefinitionInfo {
     pub name: String,
     pub definition: Definition,
     pub instances: Vec<String>,
+    /// Where it came from: a file's path, `npm:NAME@VERSION`, `link:PATH`; none for `pm map`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// The daemon itself.

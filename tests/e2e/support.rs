@@ -155,6 +155,47 @@ pub fn lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path).unwrap_or_default().lines().map(str::to_string).collect()
 }
 
+pub fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+/// Copies fixture `kind` of `pm discover`'s tests (tests/fixtures/discover/) to `to`: its
+/// sidecars write there, never in the repository.
+pub fn copy_discover_fixture(kind: &str, to: &Path) {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap().flatten() {
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+    copy(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/discover").join(kind), to);
+}
+
+/// `pm discover ARGS --json` with `env` (the daemon it starts, and so the sidecars, inherit it),
+/// which must succeed within `timeout`: what it printed.
+pub fn discover_json(pm: &Pm, args: &[&str], env: &[(&str, &str)], timeout: Duration) -> serde_json::Value {
+    let mut cmd = pm.cmd(&[&["discover"], args, &["--json"]].concat());
+    cmd.envs(env.iter().copied());
+    let out = run_with_deadline(cmd, timeout);
+    let (stdout, stderr) = texts(&out);
+    assert!(out.status.success(), "pm discover failed:\n{stderr}\n{stdout}");
+    json(&stdout)
+}
+
+/// What [`discover_json`] printed: the names found and the keys not translated.
+pub fn discovered(pm: &Pm, args: &[&str], env: &[(&str, &str)], timeout: Duration) -> (Vec<String>, Vec<String>) {
+    let out = discover_json(pm, args, env, timeout);
+    let strings = |list: &serde_json::Value, key: &str| -> Vec<String> {
+        list.as_array().unwrap().iter().map(|v| v[key].as_str().unwrap().to_string()).collect()
+    };
+    (strings(&out["found"], "name"), strings(&out["untranslated"], "key"))
+}
+
 /// A shell sidecar that records `start <name>` / `stop <name>` in `record`, says `up`, and runs
 /// until stopped.
 pub fn recording_sidecar(name: &str, record: &Path) -> String {
@@ -351,4 +392,15 @@ pub fn privileged(test: &str, what: &str, probe: impl FnOnce() -> Result<(), Str
             false
         }
     }
+}
+
+/// Whether node is on PATH (PM2's ecosystem.config.js, akala's sidecars, npm packages); without
+/// it a test skips loudly, and fails where PM_REQUIRE_NODE=1 (CI).
+pub fn have_node(test: &str) -> bool {
+    let here = Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !here {
+        assert!(std::env::var("PM_REQUIRE_NODE").as_deref() != Ok("1"), "PM_REQUIRE_NODE=1 but no node for {test}");
+        let _ = writeln!(std::io::stderr(), "*** SKIPPED {test}: node is not on PATH ***");
+    }
+    here
 }

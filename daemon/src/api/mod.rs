@@ -16,6 +16,7 @@ mod shutdown;
 mod start;
 mod status;
 mod stop;
+mod sync;
 
 use crate::supervisor::{SupError, Supervisor};
 use jsonrpsee::PendingSubscriptionSink;
@@ -58,6 +59,9 @@ impl PmApiServer for Api {
     }
     async fn apply(&self, definitions: BTreeMap<String, Definition>, start: bool) -> RpcResult<Vec<InstanceStatus>> {
         apply::apply(self, definitions, start).await
+    }
+    async fn sync(&self, params: pm_protocol::sync::SyncParams) -> RpcResult<pm_protocol::sync::SyncReport> {
+        sync::sync(self, params).await
     }
     async fn ls(&self) -> RpcResult<Vec<DefinitionInfo>> {
         Ok(ls::ls(self))

@@ -33,10 +33,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 d.definition.depends_on.join(",").chars().take(30).collect(),
                 d.instances.join(","),
                 if d.definition.autostart { "yes" } else { "no" }.into(),
+                d.source.clone().unwrap_or_else(|| "pm map".into()),
                 d.definition.command.join(" "),
             ]
         })
         .collect();
-    output::table(&["NAME", "RUNTIME", "DEPENDS ON", "INSTANCES", "AUTOSTART", "COMMAND"], &rows);
+    output::table(&["NAME", "RUNTIME", "DEPENDS ON", "INSTANCES", "AUTOSTART", "SOURCE", "COMMAND"], &rows);
     Ok(ExitCode::SUCCESS)
 }

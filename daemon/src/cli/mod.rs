@@ -15,8 +15,12 @@ mod connect;
 mod connect_cmd;
 mod daemon;
 mod delete;
+mod diff;
+mod discover;
 mod events;
 mod info;
+mod install;
+mod link;
 mod log;
 mod log_writer;
 mod ls;
@@ -33,6 +37,8 @@ mod status;
 mod stop;
 mod tls_cert;
 mod token;
+mod uninstall;
+mod update;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -64,6 +70,20 @@ enum Command {
     Reload(reload::Args),
     /// Give a definition N instances: adds or removes some and leaves the others running.
     Scale(scale::Args),
+    /// Map the sidecars a project's own files describe: pm.toml, Procfile, compose, package.json, PM2, supervisord…
+    Discover(discover::Args),
+    /// Install a package and map its sidecars: npm:NAME, pip:NAME, cargo:CRATE, docker:IMAGE, or a .tgz/.whl/project dir.
+    Install(install::Args),
+    /// Stop and delete an installed package's sidecars, then its files.
+    Uninstall(uninstall::Args),
+    /// Install another version beside the old one, then replace its instances one at a time (rolled back on failure).
+    Update(update::Args),
+    /// Map a local checkout's sidecars where it is, for development (nothing is copied).
+    Link(link::Args),
+    /// Delete the sidecars of a `pm link` (the checkout stays).
+    Unlink(link::UnlinkArgs),
+    /// What `pm start -f` (or `pm discover`) would change in the daemon's definitions.
+    Diff(diff::Args),
     /// Define a sidecar: `pm map web -- python3 -m http.server 8080`.
     Map(Box<map::Args>),
     /// List definitions and their instances.
@@ -119,6 +139,13 @@ pub fn main() -> ExitCode {
             Command::Restart(args) => restart::run(args).await,
             Command::Reload(args) => reload::run(args).await,
             Command::Scale(args) => scale::run(args).await,
+            Command::Discover(args) => discover::run(args).await,
+            Command::Install(args) => install::run(args).await,
+            Command::Uninstall(args) => uninstall::run(args).await,
+            Command::Update(args) => update::run(args).await,
+            Command::Link(args) => link::run(args).await,
+            Command::Unlink(args) => link::unlink(args).await,
+            Command::Diff(args) => diff::run(args).await,
             Command::Map(args) => map::run(*args).await,
             Command::Ls(args) => ls::run(args).await,
             Command::Status(args) => status::run(args).await,

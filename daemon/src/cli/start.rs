@@ -5,6 +5,7 @@ use crate::config;
 use crate::home::Home;
 use anyhow::{Context, bail};
 use pm_protocol::params::StartParams;
+use pm_protocol::sync::{Sourced, SyncParams};
 use pm_protocol::{DAEMON_NAME, PmApiClient};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,7 +13,8 @@ use std::process::ExitCode;
 #[derive(clap::Args)]
 pub struct Args {
     /// Definitions, instances or `@group`s to start, together (`pm` starts the daemon); none:
-    /// the project file's autostart sidecars.
+    /// the project file's autostart sidecars, or with no project file here, every autostart
+    /// sidecar the daemon has (after `pm discover`, say).
     #[arg(value_name = "NAME")]
     names: Vec<String>,
     /// Project file to load (default: pm.toml, pm.yaml, pm.yml or pm.json here).
@@ -27,6 +29,9 @@ pub struct Args {
     /// When this starts the daemon: also listen here (repeatable), e.g. tcp://127.0.0.1:7700.
     #[arg(long = "listen", value_name = "URL")]
     listen: Vec<pm_protocol::Endpoint>,
+    /// Also stop and delete the definitions the project file gave before and no longer gives.
+    #[arg(long, conflicts_with = "names")]
+    prune: bool,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -48,7 +53,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let dir = std::env::current_dir().context("cannot read the current directory")?;
             let path = match args.file {
                 Some(file) => file,
-                None => config::find(&dir)?,
+                None => match config::find(&dir) {
+                    Ok(path) => path,
+                    // Sidecars mapped another way (`pm discover`, `pm map`) start without one.
+                    Err(not_found) => return start_mapped(&home, not_found, args.json).await,
+                },
             };
             let project = config::load(&path, &|k| std::env::var(k).ok())?;
             let mut listen = args.listen;
@@ -57,7 +66,25 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             let (client, info) = connect::daemon_listening(&home, &listen).await?;
             output::notice(&info);
-            client.daemon().apply(project.sidecars, true).await?
+            // A difference to what the daemon has: changed definitions restart one instance at
+            // a time, unchanged ones are not touched.
+            let source = super::discover::source(&project.path);
+            let definitions = project
+                .sidecars
+                .into_iter()
+                .map(|(name, definition)| (name, Sourced { source: source.clone(), definition }))
+                .collect();
+            let params =
+                SyncParams { definitions, sources: vec![source], prune: args.prune, dry_run: false, start: true };
+            let report = client.daemon().sync(params).await?;
+            if !report.removed.is_empty() && !report.pruned {
+                eprintln!(
+                    "pm: no longer in {}: {} (`--prune` deletes them)",
+                    project.path.display(),
+                    report.removed.join(", ")
+                );
+            }
+            report.started
         }
         false => {
             let (client, info) = connect::daemon_listening(&home, &args.listen).await?;
@@ -77,6 +104,20 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     };
     output::report(&statuses, args.json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `pm start` with no project file here: every autostart sidecar of a running daemon that has
+/// some; otherwise the project file's absence is the error.
+async fn start_mapped(home: &Home, not_found: config::ConfigError, json: bool) -> anyhow::Result<ExitCode> {
+    let Some((client, info)) = connect::existing(home).await else { return Err(not_found.into()) };
+    if client.daemon().ls().await?.is_empty() {
+        return Err(not_found.into());
+    }
+    output::notice(&info);
+    let params = StartParams { name: None, new: false, instance: None, args: Vec::new() };
+    let statuses = client.daemon().start(params).await?;
+    output::report(&statuses, json)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -177,6 +177,8 @@ impl Supervisor {
             )));
         }
         self.define(BTreeMap::from([(name.clone(), def)])).await?;
+        // Defined by hand now: no source's prune may take it.
+        self.lock().sources.remove(&name);
         self.ls().into_iter().find(|d| d.name == name).ok_or_else(|| super::unknown(&name))
     }
 
@@ -219,7 +221,7 @@ impl Supervisor {
     }
 
     /// Validates and installs definitions all together, or none of them.
-    async fn define(&self, defs: BTreeMap<String, Definition>) -> Result<()> {
+    pub(super) async fn define(&self, defs: BTreeMap<String, Definition>) -> Result<()> {
         for (name, def) in &defs {
             validate(name, def).map_err(SupError::Invalid)?;
         }
@@ -323,6 +325,7 @@ impl Supervisor {
             let mut reg = self.lock();
             if is_definition {
                 reg.definitions.remove(name);
+                reg.sources.remove(name);
                 self.inner.ctx.ports.set_claims(reg.definitions.iter());
             }
             instances.iter().filter_map(|n| reg.remove(n)).map(|e| e.instance).collect()

@@ -19,10 +19,12 @@ mod reload;
 mod restart;
 mod start;
 mod stop;
+mod sync;
 mod usage;
 pub mod watch;
 
 pub use context::Context;
+pub use define::{MAX_DEFINITION_NAME_LEN, validate};
 
 use crate::store::{InstanceRecord, StateFile, Store, WriteError};
 use instance::{Command, Instance, InstanceSpec, Snapshot};
@@ -79,6 +81,8 @@ struct Registry {
     instances: BTreeMap<String, Entry>,
     /// Definition → its instances: finding them must not cost a walk over every instance.
     by_definition: BTreeMap<String, BTreeSet<String>>,
+    /// Definition → where it came from (`pm.sync`); none for `pm map`.
+    sources: BTreeMap<String, String>,
     /// The file watches of the definitions with `watch`.
     watches: BTreeMap<String, watch::Watch>,
 }
@@ -238,6 +242,7 @@ impl Supervisor {
         let reg = self.lock();
         StateFile {
             definitions: reg.definitions.iter().map(|(n, d)| (n.clone(), (**d).clone())).collect(),
+            sources: reg.sources.clone(),
             instances: reg
                 .instances
                 .iter()
@@ -322,6 +327,9 @@ impl Supervisor {
                 reg.definitions.insert(name, Arc::new(def));
             }
             self.inner.ctx.ports.set_claims(reg.definitions.iter());
+            let mut sources = state.sources;
+            sources.retain(|name, _| reg.definitions.contains_key(name));
+            reg.sources = sources;
             for (name, record) in state.instances {
                 if !reg.definitions.contains_key(&record.definition) {
                     tracing::warn!("{name}: its definition `{}` is gone; dropping it", record.definition);
@@ -373,6 +381,7 @@ impl Supervisor {
                 name: name.clone(),
                 definition: (**def).clone(),
                 instances: reg.instances_of(name),
+                source: reg.sources.get(name).cloned(),
             })
             .collect()
     }
