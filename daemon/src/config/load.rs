@@ -232,6 +232,10 @@ pub(crate) struct Source<'a> {
 impl Source<'_> {
     /// Deserializes the whole document, tracking the key path and the line of any error.
     pub(crate) fn parse<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
+        if let Some(line) = too_deep(self.text) {
+            let message = format!("brackets nested more than {MAX_NESTING} deep; a project file needs far fewer");
+            return Err(self.parse_error(Vec::new(), Some(line), &message));
+        }
         match self.format {
             Format::Toml => {
                 let de = toml::Deserializer::parse(self.text).map_err(|e| self.toml_error(Vec::new(), &e))?;
@@ -349,6 +353,37 @@ impl Source<'_> {
             }
         })
     }
+}
+
+/// The deepest `[`/`{` nesting a file may have. serde_yaml takes time quadratic in the depth of
+/// unclosed flow collections (100,000 `[` took 45 s), so deeper files are refused before parsing.
+const MAX_NESTING: usize = 100;
+
+/// The line where brackets outside quotes first nest deeper than [`MAX_NESTING`]. Quotes end at
+/// a line's end, so a stray apostrophe in a plain YAML value cannot hide what follows.
+fn too_deep(text: &str) -> Option<usize> {
+    let (mut depth, mut line, mut quote, mut escaped) = (0usize, 1, None, false);
+    for b in text.bytes() {
+        match (quote, b) {
+            (_, b'\n') => {
+                line += 1;
+                quote = None;
+            }
+            (Some(b'"'), b'\\') => escaped = !escaped,
+            (Some(q), _) if b == q && !escaped => quote = None,
+            (Some(_), _) => escaped = false,
+            (None, b'"' | b'\'') => quote = Some(b),
+            (None, b'[' | b'{') => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some(line);
+                }
+            }
+            (None, b']' | b'}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// In YAML, enums are written as in TOML and JSON: `ready: started`, `ready: {log: "…"}`

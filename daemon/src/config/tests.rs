@@ -575,3 +575,19 @@ fn values_past_their_limits_name_key_and_line() {
     assert!(e.starts_with("pm.toml:4: sidecars.aaaa"), "{e}");
     assert!(e.ends_with(": invalid name `aaaaaaaaaaaaaaaa…`: 1024 bytes long; names are at most 128"), "{e}");
 }
+
+#[test]
+fn deep_nesting_is_refused_at_once_in_every_format() {
+    for (name, text) in [
+        ("pm.yaml", format!("sidecars:\n  web:\n    command: {}", "[".repeat(100_000))),
+        ("pm.json", format!("{{\"sidecars\": {}", "{\"a\": ".repeat(100_000))),
+        ("pm.toml", format!("[sidecars.web]\ncommand = {}", "[".repeat(100_000))),
+    ] {
+        let started = std::time::Instant::now();
+        let e = error(name, &text);
+        assert!(e.contains("brackets nested more than 100 deep"), "{name}: {e}");
+        assert!(started.elapsed() < Duration::from_secs(1), "{name}: {:?}", started.elapsed());
+    }
+    let quoted = format!("[sidecars.web]\ncommand = [\"echo\", \"{}\"]\n", "[".repeat(500));
+    assert!(parse(Path::new("pm.toml"), &quoted, &env).is_ok(), "brackets in a string are text");
+}
