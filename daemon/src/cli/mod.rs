@@ -65,9 +65,9 @@ enum Command {
     /// Stop every sidecar, then the daemon (same as `pm stop pm`).
     Shutdown,
     /// Stop then start sidecars.
-    Restart(restart::Args),
+    Restart(Targets),
     /// Replace running instances one at a time, each ready before the next one stops.
-    Reload(reload::Args),
+    Reload(Targets),
     /// Give a definition N instances: adds or removes some and leaves the others running.
     Scale(scale::Args),
     /// Map the sidecars a project's own files describe: pm.toml, Procfile, compose, package.json, PM2, supervisord…
@@ -118,6 +118,18 @@ enum Command {
 pub struct Target {
     /// Definition (all its instances) or instance.
     pub name: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `restart` and `reload` take: names to act on one after the other, and whether to print
+/// JSON.
+#[derive(clap::Args)]
+pub struct Targets {
+    /// Definitions, instances or `@group`s, one after the other.
+    #[arg(value_name = "NAME", required = true)]
+    pub names: Vec<String>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

@@ -1,23 +1,13 @@
 //! `pm reload NAME…`: replace running instances one at a time, with no call lost to a stateless
 //! pool of two or more.
 
-use super::{connect, output};
+use super::{Targets, connect, output};
 use crate::home::Home;
 use pm_protocol::PmApiClient;
 use pm_protocol::reload::Reloaded;
 use std::process::ExitCode;
 
-#[derive(clap::Args)]
-pub struct Args {
-    /// Definitions, instances or `@group`s to reload, one after the other.
-    #[arg(value_name = "NAME", required = true)]
-    names: Vec<String>,
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
-}
-
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub async fn run(args: Targets) -> anyhow::Result<ExitCode> {
     let client = connect::daemon(&Home::from_env()).await?;
     let (mut reloaded, mut skipped) = (Vec::new(), Vec::new());
     for name in args.names {

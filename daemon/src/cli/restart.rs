@@ -1,21 +1,11 @@
 //! `pm restart NAME…`.
 
-use super::{connect, output};
+use super::{Targets, connect, output};
 use crate::home::Home;
 use pm_protocol::PmApiClient;
 use std::process::ExitCode;
 
-#[derive(clap::Args)]
-pub struct Args {
-    /// Definitions, instances or `@group`s to restart, one after the other.
-    #[arg(value_name = "NAME", required = true)]
-    names: Vec<String>,
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
-}
-
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub async fn run(args: Targets) -> anyhow::Result<ExitCode> {
     let client = connect::daemon(&Home::from_env()).await?;
     let mut statuses = Vec::new();
     for name in args.names {

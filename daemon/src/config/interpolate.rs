@@ -23,7 +23,8 @@ pub fn interpolate(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<S
             out.push('$');
             rest = tail;
         } else if let Some(body) = after.strip_prefix('{') {
-            let end = closing_brace(body).ok_or_else(|| InterpolationError::Unterminated { text: text.to_string() })?;
+            let end =
+                closing_brace(body, true).ok_or_else(|| InterpolationError::Unterminated { text: text.to_string() })?;
             out.push_str(&expand(&body[..end], env)?);
             rest = &body[end + 1..];
         } else {
@@ -35,14 +36,15 @@ pub fn interpolate(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<S
     Ok(out)
 }
 
-/// Byte index of the `}` closing a `${` whose body starts `body`, skipping nested `${…}` and `$$`.
-fn closing_brace(body: &str) -> Option<usize> {
+/// Byte index of the `}` closing a `${` whose body starts `body`, skipping nested `${…}`, and
+/// `$$` when `escapes` (pm's files; `pm discover` passes `false` for the other tools' files).
+pub(crate) fn closing_brace(body: &str, escapes: bool) -> Option<usize> {
     let bytes = body.as_bytes();
     let mut depth = 0usize;
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'$' if bytes.get(i + 1) == Some(&b'$') => i += 1,
+            b'$' if escapes && bytes.get(i + 1) == Some(&b'$') => i += 1,
             b'$' if bytes.get(i + 1) == Some(&b'{') => {
                 depth += 1;
                 i += 1;

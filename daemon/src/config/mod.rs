@@ -35,6 +35,7 @@ pub use load::{FILE_NAMES, find, load, parse};
 pub use schema::json_schema;
 // For the translators of `pm discover`, which read other tools' files the same way.
 pub(crate) use akala::translate_all as translate_akala;
+pub(crate) use interpolate::closing_brace;
 pub(crate) use load::{Format, Source};
 pub(crate) use locate::{Seg, display as key_path, from_serde as serde_key_path, key, line as key_line};
 

@@ -426,14 +426,11 @@ impl Service<'_, '_> {
 
     /// A bind's `propagation` and `selinux` as mount options.
     fn bind_options(&mut self, value: &Value, path: &[Seg]) -> Vec<String> {
-        let Value::Mapping(bind) = value else {
-            self.doc.wrong(path, "a mapping", value);
+        let Some(bind) = self.doc.fields(value, path) else {
             return Vec::new();
         };
         let mut out = Vec::new();
-        for (key, value) in bind {
-            let key = key_text(key);
-            let at = at(path, key.as_str());
+        for (key, at, value) in bind {
             match key.as_str() {
                 "propagation" | "selinux" => out.extend(self.doc.text(value, &at)),
                 // The engine creates a missing host path of a bind, as compose asks by default.
@@ -675,13 +672,10 @@ impl Service<'_, '_> {
     /// `deploy`: `replicas`, `resources.limits.memory` and `restart_policy` (unless `restart`
     /// says it); the rest is for a swarm.
     fn deploy(&mut self, value: &Value, path: &[Seg], restart_key: bool) {
-        let Value::Mapping(deploy) = value else {
-            self.doc.wrong(path, "a mapping", value);
+        let Some(deploy) = self.doc.fields(value, path) else {
             return;
         };
-        for (key, value) in deploy {
-            let key = key_text(key);
-            let at_key = at(path, key.as_str());
+        for (key, at_key, value) in deploy {
             match (key.as_str(), value) {
                 ("replicas", _) => self.instances(value, &at_key),
                 ("resources", Value::Mapping(resources)) => {
@@ -831,7 +825,7 @@ fn short_volume(spec: &str) -> Result<(String, String, Vec<String>), String> {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::discover::sources::testing::{Subject, listed, names, strings};
+    use crate::discover::sources::testing::{Subject, listed, names, sidecar, strings};
 
     pub const SUBJECT: Subject = Subject { read, file: "compose.yaml", fixture: "compose" };
     use pm_protocol::{Health, Probe};
@@ -1075,7 +1069,7 @@ pub(super) mod tests {
              cache: {condition: service_healthy}\n      ghost: {condition: service_started}\n  web:\n    image: x\n    \
              depends_on: [db, api, api]\n",
         );
-        let def = |name: &str| &t.sidecars.iter().find(|(n, _)| n == name).unwrap().1;
+        let def = |name: &str| sidecar(&t, name);
         assert_eq!(def("db").ready, Readiness::Exec(strings(&["/bin/sh", "-c", "pg_isready"])));
         assert_eq!(def("db").ready_timeout, Duration::from_secs(60 + 3 * 60));
         assert_eq!(def("seed").ready, Readiness::Exited);

@@ -3,7 +3,7 @@
 //! tools, an unset variable expands to nothing; unlike them, pm says so.
 
 use super::tree::{Doc, at};
-use crate::config::Seg;
+use crate::config::{Seg, closing_brace};
 use serde_yaml::Value;
 use std::collections::HashMap;
 use std::path::Path;
@@ -98,7 +98,8 @@ pub(super) fn expand(text: &str, vars: &Vars, dialect: &Dialect, problems: &mut 
             out.push('$');
             rest = &after[1..];
         } else if let Some(body) = after.strip_prefix('{') {
-            let Some(end) = closing_brace(body) else {
+            // A `$$` inside `${…}` does not hide a `}` here, in any dialect.
+            let Some(end) = closing_brace(body, false) else {
                 problems.push(format!("unterminated `${{` in `{text}`: kept as written"));
                 out.push_str(&rest[dollar..]);
                 return out;
@@ -179,26 +180,6 @@ fn braced(expr: &str, vars: &Vars, dialect: &Dialect, problems: &mut Vec<String>
 /// `text` split after its first character.
 fn first_char(text: &str) -> (&str, &str) {
     text.split_at(text.chars().next().map_or(0, char::len_utf8))
-}
-
-/// Byte index of the `}` closing a `${` whose body starts `body`, skipping nested `${…}`.
-fn closing_brace(body: &str) -> Option<usize> {
-    let bytes = body.as_bytes();
-    let mut depth = 0usize;
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'$' if bytes.get(i + 1) == Some(&b'{') => {
-                depth += 1;
-                i += 1;
-            }
-            b'}' if depth == 0 => return Some(i),
-            b'}' => depth -= 1,
-            _ => {}
-        }
-        i += 1;
-    }
-    None
 }
 
 #[cfg(test)]

@@ -91,14 +91,11 @@ impl Default for Global {
 
 impl Global {
     fn read(&mut self, doc: &mut Doc<'_>, value: &Value, path: &[Seg]) {
-        let Value::Mapping(global) = value else {
-            doc.wrong(path, "a mapping", value);
+        let Some(global) = doc.fields(value, path) else {
             return;
         };
         let (mut initial, mut max, mut legacy) = (None, None, None);
-        for (key, value) in global {
-            let key = key_text(key);
-            let at = at(path, key.as_str());
+        for (key, at, value) in global {
             match key.as_str() {
                 "restart_policy" => self.restart = restart(doc, value, &at).unwrap_or(self.restart),
                 "max_restart_attempts" => {
@@ -258,8 +255,7 @@ impl Process<'_, '_> {
     /// `health_check`: a tcp, http or exec probe; also the readiness dependents wait for,
     /// unless `mode: liveness`. A failed check restarts the process.
     fn health_check(&mut self, value: &Value, path: &[Seg]) {
-        let Value::Mapping(check) = value else {
-            self.doc.wrong(path, "a mapping", value);
+        let Some(check) = self.doc.fields(value, path) else {
             return;
         };
         // PHPeek PM's defaults.
@@ -271,9 +267,7 @@ impl Process<'_, '_> {
         };
         let (mut kind, mut address, mut url, mut command, mut status, mut mode) =
             (None, None, None, None, 200, "both".to_string());
-        for (key, value) in check {
-            let key = key_text(key);
-            let at = at(path, key.as_str());
+        for (key, at, value) in check {
             let seconds = |doc: &mut Doc<'_>| doc.seconds(value, &at).filter(|d| !d.is_zero());
             let threshold = |doc: &mut Doc<'_>| doc.number(value, &at, MAX_THRESHOLD.into()).filter(|&n| n > 0);
             match key.as_str() {
@@ -326,13 +320,10 @@ impl Process<'_, '_> {
 
     /// `shutdown`: `signal`, `timeout` and a `pre_stop_hook`.
     fn shutdown(&mut self, value: &Value, path: &[Seg]) {
-        let Value::Mapping(shutdown) = value else {
-            self.doc.wrong(path, "a mapping", value);
+        let Some(shutdown) = self.doc.fields(value, path) else {
             return;
         };
-        for (key, value) in shutdown {
-            let key = key_text(key);
-            let at = at(path, key.as_str());
+        for (key, at, value) in shutdown {
             match key.as_str() {
                 "signal" => {
                     let signal = self.doc.text(value, &at).and_then(|s| self.doc.signal(&s, &at));
@@ -379,14 +370,9 @@ impl Process<'_, '_> {
 
 /// A hook: `command` (a list), `timeout` (30s), `env`, and `name` (in `PHPEEK_PM_HOOK_NAME`).
 fn hook(doc: &mut Doc<'_>, value: &Value, path: &[Seg], cwd: Option<&std::path::Path>) -> Option<Hook> {
-    let Value::Mapping(hook) = value else {
-        doc.wrong(path, "a mapping", value);
-        return None;
-    };
+    let hook = doc.fields(value, path)?;
     let mut out = Hook { command: Vec::new(), timeout: Duration::from_secs(30), env: BTreeMap::new() };
-    for (key, value) in hook {
-        let key = key_text(key);
-        let at = at(path, key.as_str());
+    for (key, at, value) in hook {
         match key.as_str() {
             "name" => {
                 let name = doc.text(value, &at).unwrap_or_default();
@@ -422,14 +408,11 @@ fn hook(doc: &mut Doc<'_>, value: &Value, path: &[Seg], cwd: Option<&std::path::
 /// `post-start` ones as one-shots that wait for every process to start.
 fn global_hooks(doc: &mut Doc<'_>, value: &Value, sidecars: &mut Vec<(String, Definition)>) {
     let path = key!["hooks"];
-    let Value::Mapping(hooks) = value else {
-        doc.wrong(&path, "a mapping", value);
+    let Some(hooks) = doc.fields(value, &path) else {
         return;
     };
     let processes: Vec<String> = sidecars.iter().filter(|(_, d)| d.autostart).map(|(n, _)| n.clone()).collect();
-    for (key, value) in hooks {
-        let key = key_text(key);
-        let at_kind = at(&path, key.as_str());
+    for (key, at_kind, value) in hooks {
         let after = match key.as_str() {
             "pre-start" => false,
             "post-start" => true,
@@ -506,7 +489,7 @@ fn one_shot(doc: &mut Doc<'_>, kind: &str, item: &Value, path: &[Seg], index: us
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::discover::sources::testing::{Subject, listed, names, strings};
+    use crate::discover::sources::testing::{Subject, listed, names, sidecar, strings};
 
     pub const SUBJECT: Subject = Subject { read, file: "phpeek-pm.yaml", fixture: "phpeek" };
     use pm_protocol::{Health, OnUnhealthy, Probe, RuntimeKind};
@@ -542,7 +525,7 @@ pub(super) mod tests {
         let (dir, t) = SUBJECT.fixture();
         let all = ["cache", "app", "queue", "report", "report-schedule", "horizon", "pre-start-migrate"];
         assert_eq!(names(&t), [&all[..], &["post-start-warm-cache"]].concat());
-        let def = |name: &str| &t.sidecars.iter().find(|(n, _)| n == name).unwrap().1;
+        let def = |name: &str| sidecar(&t, name);
 
         let mut cache = process(&["python3", "-m", "http.server", "18762", "--bind", "127.0.0.1"], &dir);
         cache.restart = RestartPolicy::Always;
@@ -640,7 +623,7 @@ pub(super) mod tests {
              type: oneshot\n    command: [y]\n    health_check: {type: exec, command: [z]}\n    \
              schedule: 'bad cron'\n  ${NOPE}: {command: [w]}\n",
         );
-        let def = |name: &str| &t.sidecars.iter().find(|(n, _)| n == name).unwrap().1;
+        let def = |name: &str| sidecar(&t, name);
         let b = def("b");
         assert_eq!(
             (b.restart, b.max_restarts, b.backoff_initial, b.backoff_max),

@@ -120,13 +120,10 @@ struct Project {
 
 impl Project {
     fn shell(&mut self, doc: &mut Doc<'_>, value: &Value, path: &[Seg]) {
-        let Value::Mapping(shell) = value else {
-            doc.wrong(path, "a mapping", value);
+        let Some(shell) = doc.fields(value, path) else {
             return;
         };
-        for (key, value) in shell {
-            let key = key_text(key);
-            let at = at(path, key.as_str());
+        for (key, at, value) in shell {
             match key.as_str() {
                 "shell_command" => self.shell[0] = doc.text(value, &at).unwrap_or(self.shell[0].clone()),
                 "shell_argument" => self.shell[1] = doc.text(value, &at).unwrap_or(self.shell[1].clone()),
@@ -295,14 +292,11 @@ impl Process<'_, '_> {
     /// `schedule: {cron, timezone, run_on_start, max_concurrent}`: a `schedule` task sidecar
     /// `<name>-schedule` starts it; it starts by itself only with `run_on_start`.
     fn schedule(&mut self, value: &Value, path: &[Seg]) {
-        let Value::Mapping(schedule) = value else {
-            self.doc.wrong(path, "a mapping", value);
+        let Some(schedule) = self.doc.fields(value, path) else {
             return;
         };
         let (mut cron, mut tz, mut run_on_start, mut overlap) = (None, None, false, false);
-        for (key, value) in schedule {
-            let key = key_text(key);
-            let at = at(path, key.as_str());
+        for (key, at, value) in schedule {
             match key.as_str() {
                 "cron" => cron = self.doc.text(value, &at),
                 "timezone" => tz = self.doc.text(value, &at),
@@ -424,14 +418,9 @@ impl Process<'_, '_> {
         templates: &Templates<'_>,
         table: &mut HealthTable,
     ) -> Option<Readiness> {
-        let Value::Mapping(exec) = value else {
-            self.doc.wrong(path, "a mapping", value);
-            return None;
-        };
+        let exec = self.doc.fields(value, path)?;
         let mut command = None;
-        for (key, value) in exec {
-            let key = key_text(key);
-            let at = at(path, key.as_str());
+        for (key, at, value) in exec {
             match key.as_str() {
                 "command" => command = self.doc.text(value, &at).map(|c| templates.render(self.doc, &c, &at)),
                 "working_dir" => self.doc.because(&at, "pm runs a probe in the process's working directory"),
@@ -451,15 +440,10 @@ impl Process<'_, '_> {
         templates: &Templates<'_>,
         table: &mut HealthTable,
     ) -> Option<Readiness> {
-        let Value::Mapping(http) = value else {
-            self.doc.wrong(path, "a mapping", value);
-            return None;
-        };
+        let http = self.doc.fields(value, path)?;
         let (mut host, mut scheme, mut url_path, mut port) =
             ("127.0.0.1".to_string(), "http".to_string(), "/".to_string(), None);
-        for (key, value) in http {
-            let key = key_text(key);
-            let at = at(path, key.as_str());
+        for (key, at, value) in http {
             let text = |doc: &mut Doc<'_>| {
                 doc.text(value, &at).map(|t| templates.render(doc, &t, &at)).filter(|t| !t.trim().is_empty())
             };
@@ -526,14 +510,11 @@ impl Process<'_, '_> {
     /// `availability`: `restart`, `backoff_seconds` (a fixed delay, 1s at least) and
     /// `max_restarts` (in all; 0: no end).
     fn availability(&mut self, value: &Value, path: &[Seg]) {
-        let Value::Mapping(availability) = value else {
-            self.doc.wrong(path, "a mapping", value);
+        let Some(availability) = self.doc.fields(value, path) else {
             return;
         };
         let (mut policy, mut backoff, mut max) = (RestartPolicy::Never, 1, 0);
-        for (key, value) in availability {
-            let key = key_text(key);
-            let at = at(path, key.as_str());
+        for (key, at, value) in availability {
             match key.as_str() {
                 "restart" => match self.doc.text(value, &at).as_deref() {
                     Some("always") => policy = RestartPolicy::Always,
@@ -569,14 +550,11 @@ impl Process<'_, '_> {
     /// `shutdown`: `signal` (a number), `timeout_seconds`, and `command`, run before the signal
     /// as a `pre_stop` hook.
     fn shutdown(&mut self, value: &Value, path: &[Seg]) {
-        let Value::Mapping(shutdown) = value else {
-            self.doc.wrong(path, "a mapping", value);
+        let Some(shutdown) = self.doc.fields(value, path) else {
             return;
         };
         let (mut command, mut timeout) = (None, None);
-        for (key, value) in shutdown {
-            let key = key_text(key);
-            let at = at(path, key.as_str());
+        for (key, at, value) in shutdown {
             match key.as_str() {
                 "signal" => {
                     let signal = self.doc.text(value, &at).and_then(|s| self.doc.signal(&s, &at));
@@ -639,7 +617,7 @@ impl Templates<'_> {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::discover::sources::testing::{Subject, listed, names, strings};
+    use crate::discover::sources::testing::{Subject, listed, names, sidecar, strings};
 
     pub const SUBJECT: Subject = Subject { read, file: "process-compose.yaml", fixture: "process_compose" };
     use pm_protocol::{Health, HttpProbe, OnUnhealthy, Probe, RuntimeKind};
@@ -677,7 +655,7 @@ pub(super) mod tests {
     fn the_fixture_translates_process_by_process() {
         let (dir, t) = SUBJECT.fixture();
         assert_eq!(names(&t), ["store", "seed", "api", "worker", "report", "report-schedule", "legacy"]);
-        let def = |name: &str| &t.sidecars.iter().find(|(n, _)| n == name).unwrap().1;
+        let def = |name: &str| sidecar(&t, name);
 
         let url = "http://127.0.0.1:18761/index.html";
         let mut store = process("store", "python3 -m http.server 18761 --bind 127.0.0.1", &dir);
@@ -790,7 +768,7 @@ pub(super) mod tests {
              http_get: {scheme: https, port: 443}\n    schedule: {cron: 'not cron', timezone: UTC}\n  web:\n    \
              command: x\n    depends_on:\n      db: {condition: process_log_ready}\n      job: {condition: process_completed}\n",
         );
-        let def = |name: &str| &t.sidecars.iter().find(|(n, _)| n == name).unwrap().1;
+        let def = |name: &str| sidecar(&t, name);
         assert_eq!(def("db").command[2], "echo hi {{.NOPE}} ${PM_INSTANCE} {{if x}}");
         assert_eq!((def("db").ready.clone(), def("db").instances), (Readiness::Log("up".into()), 1));
         assert_eq!(def("job").ready, Readiness::Exited);

@@ -87,6 +87,11 @@ pub fn names(t: &Translated) -> Vec<&str> {
     t.sidecars.iter().map(|(name, _)| name.as_str()).collect()
 }
 
+/// The definition of the sidecar `name`, which must be there.
+pub fn sidecar<'t>(t: &'t Translated, name: &str) -> &'t Definition {
+    &t.sidecars.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no sidecar `{name}`")).1
+}
+
 /// The sidecars' definitions are `want`, in order, and pm accepts each.
 pub fn definitions(t: &Translated, want: &[Definition]) {
     let got: Vec<&Definition> = t.sidecars.iter().map(|(_, def)| def).collect();

@@ -67,6 +67,21 @@ impl<'a> Doc<'a> {
         self.because(path, format!("expected {expected}, found {}", kind(found)));
     }
 
+    /// The entries of the mapping `value` as (key, its path, value); `None`, reported, when it is
+    /// no mapping. A list, so the caller may report through `self` while it walks them.
+    pub fn fields<'v>(&mut self, value: &'v Value, path: &[Seg]) -> Option<Vec<(String, Vec<Seg>, &'v Value)>> {
+        let Value::Mapping(map) = value else {
+            self.wrong(path, "a mapping", value);
+            return None;
+        };
+        let field = |(key, value)| {
+            let key = key_text(key);
+            let path = at(path, key.as_str());
+            (key, path, value)
+        };
+        Some(map.iter().map(field).collect())
+    }
+
     /// An entry of the top-level mapping `table` (`processes`, say): its key, path, mapping and
     /// pm name; `None`, reported, when it is no mapping or makes no name.
     pub fn named_entry<'v>(

@@ -66,18 +66,15 @@ impl Node {
 
     /// The line of `path`, if it can be followed to its end.
     pub(super) fn line(&self, path: &[Seg]) -> Option<usize> {
-        let mut node = self;
-        for seg in path {
-            node = match seg {
-                Seg::Key(key) => &node.keys.iter().find(|(k, _)| k == key)?.1,
-                Seg::Index(i) => node.items.get(*i)?,
-            };
-        }
-        (node.line > 0).then_some(node.line)
+        self.node(path).map(|node| node.line).filter(|&line| line > 0)
     }
 
     /// How many items the array at `path` has (to check the text matches the evaluated value).
     pub(super) fn len(&self, path: &[Seg]) -> Option<usize> {
+        self.node(path).map(|node| node.items.len())
+    }
+
+    fn node(&self, path: &[Seg]) -> Option<&Node> {
         let mut node = self;
         for seg in path {
             node = match seg {
@@ -85,7 +82,7 @@ impl Node {
                 Seg::Index(i) => node.items.get(*i)?,
             };
         }
-        Some(node.items.len())
+        Some(node)
     }
 }
 
