@@ -52,10 +52,13 @@ fn a_pm2_ecosystem_file_is_discovered_and_runs_as_pm2_would_run_it() {
     let port = free_port();
     // The file reads the API's port from the environment of `pm discover`, as PM2 would.
     let out = discover_json(&pm, &["shop"], &[("SHOP_API_PORT", &port.to_string())], Duration::from_secs(60));
-    assert_eq!(found_names(&out), ["api", "worker", "cache-warmer"], "{out}");
-    let cron = untranslated(&out, "apps[2].cron_restart");
-    assert_eq!(cron["file"], shop.join("ecosystem.config.js").display().to_string());
-    assert_eq!((cron["line"].as_u64(), cron["why"].as_str()), (Some(46), Some("pm has no timed restarts")));
+    assert_eq!(found_names(&out), ["api", "worker", "cache-warmer", "cache-warmer-cron-restart"], "{out}");
+    let dated = untranslated(&out, "apps[2].log_date_format");
+    assert_eq!(dated["file"], shop.join("ecosystem.config.js").display().to_string());
+    assert_eq!(
+        (dated["line"].as_u64(), dated["why"].as_str()),
+        (Some(47), Some("pm timestamps every log line itself"))
+    );
 
     pm.ok(&["start", "api", "worker", "cache-warmer"]);
     wait_ready(&pm, &["api", "worker-0", "worker-1", "cache-warmer"]);
@@ -91,7 +94,9 @@ fn a_supervisord_conf_is_discovered_and_runs_in_its_priority_order() {
     let name = untranslated(&out, "program:worker.process_name");
     assert!(name["why"].as_str().unwrap().ends_with("(in conf.d/workers.conf:4)"), "{name}");
 
-    pm.ok(&["start", "queue", "api", "worker"]);
+    // One start of every mapped autostart sidecar: priorities order the definitions of one start
+    // (`pm start a b c` starts each name on its own, so they would not be ordered).
+    pm.ok(&["start"]);
     let instances = ["queue", "api", "worker-0", "worker-1"];
     wait_ready(&pm, &instances);
     let record = shop.join("spool/record.txt");

@@ -88,6 +88,36 @@ command = ["schedule", "--cron", "* * * * * *", "--start", "slow"]
     assert_eq!(lines(&pm.log_file("slow", "out")).len(), 1, "never two runs at once");
 }
 
+#[test]
+fn schedule_restart_restarts_a_running_sidecar_at_each_run() {
+    let pm = Pm::new();
+    pm.write(
+        "pm.toml",
+        r#"
+[sidecars.web]
+command = "sleep 1000"
+
+[sidecars.nightly]
+runtime = "task"
+command = ["schedule", "--cron", "*/2 * * * * *", "--restart", "web"]
+"#,
+    );
+    pm.ok(&["start"]);
+    let first = pm.instance("web")["pid"].clone();
+    assert!(first.is_u64());
+    let mut pids = std::collections::BTreeSet::new();
+    wait_until("web restarted twice by the schedule", Duration::from_secs(15), || {
+        let web = pm.instance("web");
+        if web["state"] == "ready" && web["pid"] != first {
+            pids.insert(web["pid"].to_string());
+        }
+        pids.len() >= 2
+    });
+    let log = lines(&pm.log_file("nightly", "out"));
+    assert!(log[0].ends_with("restarting `web` on `*/2 * * * * *` (UTC)"), "{log:?}");
+    assert!(log.iter().any(|l| l.contains(": restarting `web`")), "{log:?}");
+}
+
 struct Panics;
 #[async_trait]
 impl Task for Panics {

@@ -1,4 +1,5 @@
-//! `schedule`: starts a (one-shot) definition on a cron expression, in a time zone.
+//! `schedule`: starts a (one-shot) definition on a cron expression, in a time zone, or with
+//! `--restart` restarts one (PM2's `cron_restart`).
 //!
 //! ```toml
 //! [sidecars.nightly]
@@ -26,13 +27,16 @@ pub struct Schedule;
 struct Plan {
     cron: cron::Schedule,
     tz: Tz,
+    /// The definition it starts (or restarts).
     start: String,
+    /// Restart it at each run, running or not, rather than start it when it is not running.
+    restart: bool,
     overlap: bool,
 }
 
 fn plan(args: &[String]) -> Result<Plan, String> {
-    let usage = "usage: schedule --cron 'SEC MIN HOUR DAY MONTH WEEKDAY' --start DEFINITION [--tz ZONE] [--overlap]";
-    let (mut cron, mut tz, mut start, mut overlap) = (None, Tz::UTC, None, false);
+    let usage = "usage: schedule --cron 'SEC MIN HOUR DAY MONTH WEEKDAY' (--start | --restart) DEFINITION [--tz ZONE] [--overlap]";
+    let (mut cron, mut tz, mut start, mut restart, mut overlap) = (None, Tz::UTC, None, false, false);
     let mut words = args.iter();
     while let Some(word) = words.next() {
         let mut value = || words.next().ok_or_else(|| format!("{word} needs a value; {usage}"));
@@ -46,13 +50,18 @@ fn plan(args: &[String]) -> Result<Plan, String> {
                 let zone = value()?;
                 tz = zone.parse().map_err(|_| format!("unknown time zone `{zone}` (e.g. Europe/Paris, UTC)"))?;
             }
+            "--start" | "--restart" if start.is_some() => return Err(format!("one --start or --restart; {usage}")),
             "--start" => start = Some(value()?.clone()),
+            "--restart" => {
+                start = Some(value()?.clone());
+                restart = true;
+            }
             "--overlap" => overlap = true,
             other => return Err(format!("unknown argument `{other}`; {usage}")),
         }
     }
     match (cron, start) {
-        (Some(cron), Some(start)) => Ok(Plan { cron, tz, start, overlap }),
+        (Some(cron), Some(start)) => Ok(Plan { cron, tz, start, restart, overlap }),
         _ => Err(usage.into()),
     }
 }
@@ -69,7 +78,8 @@ impl Task for Schedule {
         // As the owner (in memory, no token): starting another definition is the owner's to do,
         // and the owner configured this schedule.
         let client = Client::connect_endpoint(&ctx.daemon, ClientOptions::default()).await?;
-        ctx.log.out(&format!("starting `{}` on `{}` ({})", plan.start, plan.cron, plan.tz)).await;
+        let verb = if plan.restart { "restarting" } else { "starting" };
+        ctx.log.out(&format!("{verb} `{}` on `{}` ({})", plan.start, plan.cron, plan.tz)).await;
         loop {
             let Some(at) = next_run(&plan, Utc::now()) else {
                 ctx.log.out("the expression has no more runs").await;
@@ -79,6 +89,16 @@ impl Task for Schedule {
             tokio::select! {
                 _ = ctx.cancel.cancelled() => return Ok(()),
                 _ = tokio::time::sleep(wait) => {}
+            }
+            if plan.restart {
+                ctx.log.out(&format!("{at}: restarting `{}`", plan.start)).await;
+                let (client, log, name) = (client.clone(), ctx.log.clone(), plan.start.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = client.daemon().restart(name.clone()).await {
+                        log.err(&format!("{at}: restarting `{name}` failed: {e}")).await;
+                    }
+                });
+                continue;
             }
             let busy = client
                 .daemon()
@@ -135,5 +155,8 @@ mod tests {
         );
         assert!(plan(&args(&["--cron", "* * * * * *"])).unwrap_err().starts_with("usage:"));
         assert!(plan(&args(&["--every", "5"])).unwrap_err().contains("unknown argument `--every`"));
+        let both = plan(&args(&["--cron", "* * * * * *", "--start", "a", "--restart", "b"])).unwrap_err();
+        assert!(both.starts_with("one --start or --restart"), "{both}");
+        assert!(plan(&args(&["--cron", "0 0 3 * * *", "--restart", "web"])).unwrap().restart);
     }
 }

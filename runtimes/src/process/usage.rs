@@ -207,6 +207,15 @@ mod tests {
     fn idle_runs_use_little_each_and_a_gone_one_nothing() {
         let mut one = Run::spawn("exec sleep 30");
         let two = Run::spawn("exec sleep 30");
+        // Mid-exec, a process has no memory mapped yet: sample once both are `sleep`.
+        for run in [&one, &two] {
+            let comm = format!("/proc/{}/comm", run.child.id());
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while std::fs::read_to_string(&comm).unwrap_or_default().trim() != "sleep" {
+                assert!(Instant::now() < deadline, "{comm} never became sleep");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
         let (a, b) = (one.members(), two.members());
         for usage in sample(&[&a, &b]) {
             let usage = usage.expect("both runs have a process");

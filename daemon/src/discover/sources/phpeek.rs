@@ -355,7 +355,7 @@ impl Process<'_, '_> {
             self.doc.because(&at(&self.path, "schedule_max_concurrent"), "pm's schedule overlaps runs without a limit");
         }
         let Some(name) = self.doc.name(&format!("{}-schedule", self.name), path) else { return };
-        match tree::schedule(self.name, cron, Some(tz), limit != 1) {
+        match tree::schedule(self.name, cron, Some(tz), tree::Act::Start { overlap: limit != 1 }) {
             Ok(mut scheduler) => {
                 scheduler.autostart = enabled;
                 self.def.autostart = false;

@@ -59,12 +59,12 @@ const TRANSLATED: &[&str] = &[
     "watch_delay",
     "port",
     "namespace",
+    "cron_restart",
+    "cron",
 ];
 
 /// PM2's keys with no pm equivalent, and why when the key does not say.
 const UNTRANSLATED: &[(&str, Option<&str>)] = &[
-    ("cron_restart", Some("pm has no timed restarts")),
-    ("cron", Some("pm has no timed restarts")),
     ("listen_timeout", Some("PM2 waits this long for a `ready` message or a listening worker; pm waits for neither")),
     ("shutdown_with_message", Some("pm stops with a signal")),
     ("treekill", Some("pm always signals the whole process group")),
@@ -197,8 +197,31 @@ impl File<'_> {
             return;
         }
         match crate::supervisor::validate(&name, &def) {
-            Ok(()) => self.out.sidecars.push((name, def)),
+            Ok(()) => {
+                self.out.sidecars.push((name.clone(), def));
+                self.cron_restart(app, &at, &name);
+            }
             Err(e) => self.note(&whole(&at, app), Some(e)),
+        }
+    }
+
+    /// PM2's `cron_restart` (or `cron`): a sidecar `<name>-cron-restart` running pm's `schedule`
+    /// task, which restarts the app at each time the expression gives.
+    fn cron_restart(&mut self, app: &Map<String, Value>, at: &[Seg], name: &str) {
+        let Some((key, value)) = ["cron_restart", "cron"].into_iter().find_map(|k| app.get(k).map(|v| (k, v))) else {
+            return;
+        };
+        let mut path = at.to_vec();
+        path.push(Seg::Key(key.into()));
+        let Value::String(cron) = value else {
+            return self.note(&path, Some("expected a cron expression".into()));
+        };
+        let scheduler = format!("{name}-cron-restart");
+        let def = super::tree::schedule(name, cron, None, super::tree::Act::Restart)
+            .and_then(|def| crate::supervisor::validate(&scheduler, &def).map(|()| def));
+        match def {
+            Ok(def) => self.out.sidecars.push((scheduler, def)),
+            Err(e) => self.note(&path, Some(e)),
         }
     }
 

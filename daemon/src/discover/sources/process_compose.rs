@@ -311,7 +311,7 @@ impl Process<'_, '_> {
             self.doc.because(path, "no `timezone`: pm's schedule runs in UTC, process-compose in local time");
         }
         let Some(name) = self.doc.name(&format!("{}-schedule", self.name), path) else { return };
-        match tree::schedule(self.name, &cron, tz.as_deref(), overlap) {
+        match tree::schedule(self.name, &cron, tz.as_deref(), tree::Act::Start { overlap }) {
             Ok(def) => {
                 self.def.autostart = run_on_start;
                 self.scheduler = Some((name, def));

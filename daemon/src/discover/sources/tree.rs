@@ -307,9 +307,19 @@ pub(super) fn restart_at_most(def: &mut Definition, policy: RestartPolicy, max: 
     def.restart_window = pm_protocol::duration::MAX;
 }
 
-/// The sidecar that starts `target` on a cron expression of five fields (minute first) or a
-/// `@daily`-like name, through pm's `schedule` task; an error when pm's cron cannot read it.
-pub(super) fn schedule(target: &str, cron: &str, tz: Option<&str>, overlap: bool) -> Result<Definition, String> {
+/// How a schedule acts on its target.
+#[derive(Clone, Copy)]
+pub(super) enum Act {
+    /// Starts it when it is not running (or, with `overlap`, at each run).
+    Start { overlap: bool },
+    /// Restarts it at each run.
+    Restart,
+}
+
+/// The sidecar that starts (or restarts) `target` on a cron expression of five fields (minute
+/// first) or a `@daily`-like name, through pm's `schedule` task; an error when pm's cron cannot
+/// read it.
+pub(super) fn schedule(target: &str, cron: &str, tz: Option<&str>, act: Act) -> Result<Definition, String> {
     let cron = cron.trim();
     // pm's expressions have a seconds field first; `@daily` and the like have none.
     let expr = if cron.starts_with('@') { cron.to_string() } else { format!("0 {cron}") };
@@ -323,9 +333,14 @@ pub(super) fn schedule(target: &str, cron: &str, tz: Option<&str>, overlap: bool
         tz.parse::<chrono_tz::Tz>().map_err(|_| format!("unknown time zone `{tz}`"))?;
         command.extend(["--tz".into(), tz.into()]);
     }
-    command.extend(["--start".into(), target.into()]);
-    if overlap {
-        command.push("--overlap".into());
+    match act {
+        Act::Start { overlap } => {
+            command.extend(["--start".into(), target.into()]);
+            if overlap {
+                command.push("--overlap".into());
+            }
+        }
+        Act::Restart => command.extend(["--restart".into(), target.into()]),
     }
     let mut def = Definition::new(command);
     def.runtime = RuntimeKind::Task;
@@ -388,11 +403,18 @@ mod tests {
 
     #[test]
     fn schedules_take_five_fields_and_known_zones() {
-        let def = schedule("backup", "*/5 * * * *", Some("Europe/Paris"), false).unwrap();
+        let def = schedule("backup", "*/5 * * * *", Some("Europe/Paris"), Act::Start { overlap: false }).unwrap();
         assert_eq!(def.command, ["schedule", "--cron", "0 */5 * * * *", "--tz", "Europe/Paris", "--start", "backup"]);
         assert_eq!(def.runtime, RuntimeKind::Task);
-        assert!(schedule("x", "@daily", None, true).unwrap().command.ends_with(&["--overlap".to_string()]));
-        assert!(schedule("x", "nope", None, false).is_err());
-        assert!(schedule("x", "* * * * *", Some("Mars/Olympus"), false).is_err());
+        assert!(
+            schedule("x", "@daily", None, Act::Start { overlap: true })
+                .unwrap()
+                .command
+                .ends_with(&["--overlap".to_string()])
+        );
+        assert!(schedule("x", "nope", None, Act::Restart).is_err());
+        let restart = schedule("web", "0 3 * * *", None, Act::Restart).unwrap().command;
+        assert_eq!(restart, ["schedule", "--cron", "0 0 3 * * *", "--restart", "web"]);
+        assert!(schedule("x", "* * * * *", Some("Mars/Olympus"), Act::Start { overlap: false }).is_err());
     }
 }

@@ -86,7 +86,10 @@ fn the_javascript_fixture_translates_app_by_app() {
     warmer.groups = vec!["shop".into()];
 
     let names: Vec<&str> = t.sidecars.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["api", "worker", "cache-warmer"]);
+    assert_eq!(names, ["api", "worker", "cache-warmer", "cache-warmer-cron-restart"]);
+    let cron = &t.sidecars[3].1;
+    assert_eq!(cron.runtime, pm_protocol::RuntimeKind::Task);
+    assert_eq!(cron.command, ["schedule", "--cron", "0 0 * * * *", "--restart", "cache-warmer"]);
     assert_eq!(t.sidecars[0].1, api);
     assert_eq!(t.sidecars[1].1, worker);
     assert_eq!(t.sidecars[2].1, warmer);
@@ -95,7 +98,6 @@ fn the_javascript_fixture_translates_app_by_app() {
         [
             note("apps[0].env_production", 18, Some("used by `pm2 start --env NAME` only; pm takes `env`")),
             note("apps[2].name", 41, Some("named `cache-warmer` in pm")),
-            note("apps[2].cron_restart", 46, Some("pm has no timed restarts")),
             note("apps[2].log_date_format", 47, Some("pm timestamps every log line itself")),
             note("deploy", 51, Some("pm does not deploy")),
         ]
