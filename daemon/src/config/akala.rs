@@ -207,7 +207,7 @@ impl Reader<'_> {
         }
         // akala runs its sidecars in its own working directory, its `pm` entry's `cwd`.
         let home = match file.mapping.get(DAEMON_NAME).and_then(|pm| pm.cwd.as_ref()) {
-            Some(cwd) => self.dir.join(cwd).components().collect(),
+            Some(cwd) => crate::config::anchored(self.dir, cwd),
             None => self.dir.to_path_buf(),
         };
         let definitions: BTreeMap<&str, Option<Definition>> = file
@@ -229,7 +229,7 @@ impl Reader<'_> {
             };
             let Some(mut def) = def.clone() else { continue };
             def.cwd =
-                Some(entry.cwd.as_ref().map_or_else(|| home.clone(), |cwd| self.dir.join(cwd).components().collect()));
+                Some(entry.cwd.as_ref().map_or_else(|| home.clone(), |cwd| crate::config::anchored(self.dir, cwd)));
             def.autostart = entry.autostart.unwrap_or(false);
             def.command.extend(entry.cli.iter().cloned());
             if let Some(config) = &entry.config {

@@ -198,7 +198,7 @@ fn interpolate_definition(
 }
 
 /// `path` made absolute against `dir`, with `.` steps dropped (`..` is kept: symlinks).
-fn anchored(dir: &Path, path: &Path) -> PathBuf {
+pub(crate) fn anchored(dir: &Path, path: &Path) -> PathBuf {
     dir.join(path).components().collect()
 }
 

@@ -36,7 +36,7 @@ pub use schema::json_schema;
 // For the translators of `pm discover`, which read other tools' files the same way.
 pub(crate) use akala::translate_all as translate_akala;
 pub(crate) use interpolate::closing_brace;
-pub(crate) use load::{Format, Source};
+pub(crate) use load::{Format, Source, anchored};
 pub(crate) use locate::{Seg, display as key_path, from_serde as serde_key_path, key, line as key_line};
 
 /// A loaded project file.

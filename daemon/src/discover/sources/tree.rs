@@ -213,7 +213,7 @@ impl<'a> Doc<'a> {
     pub fn anchored(&self, path: &str) -> PathBuf {
         let home = path.strip_prefix("~/").and_then(|rest| Some(PathBuf::from(std::env::var_os("HOME")?).join(rest)));
         let path = home.unwrap_or_else(|| PathBuf::from(path));
-        self.dir.join(path).components().collect()
+        crate::config::anchored(self.dir, &path)
     }
 }
 

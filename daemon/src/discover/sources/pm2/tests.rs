@@ -1,5 +1,6 @@
 use super::*;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 fn fixtures() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/discover/pm2");
