@@ -8,7 +8,7 @@ use crate::logs::LogHub;
 use crate::mesh::{self, Mesh};
 use crate::runtimes::Runtimes;
 use crate::server::{self, Shared};
-use crate::store::{self, Loaded, Store, StoreError};
+use crate::store::{self, Loaded, StoreError};
 use crate::supervisor::{Context, Supervisor};
 use pm_protocol::status::now_ms;
 use pm_protocol::{DaemonInfo, Endpoint, PmApiServer};
@@ -262,7 +262,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> Re
         meter: Default::default(),
         ports: Default::default(),
     };
-    let sup = Supervisor::new(ctx, Store::spawn(home.state(), home.state_backup()));
+    let sup = Supervisor::new(ctx, home.state(), home.state_backup());
     // The registry is complete before any client can ask; only starting waits for later.
     let wanted = sup.load(state);
     if let Some(mut signals) = config.forward {

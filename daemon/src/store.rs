@@ -1,15 +1,16 @@
 //! `state.json`: definitions and instances, so a restarted daemon carries on where it was.
 //!
 //! Writes are atomic (temp file, fsync, rename) and keep the previous copy as `state.json.bak`.
-//! One writer task coalesces bursts (100 instances starting write once, not 100 times); callers
-//! that must not answer before the state is on disk await [`Store::saved`], which also tells
-//! them when the write failed.
+//! One writer task coalesces bursts: a change only asks for a write, and the writer takes the
+//! state when it is free to write it, so 1,000 instances starting cost a few writes, not 1,000
+//! snapshots of everything. Callers that must not answer before the state is on disk await
+//! [`Store::saved`], which also tells them when the write failed.
 
 use pm_protocol::Definition;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -17,7 +18,8 @@ use tokio::sync::watch;
 /// What is persisted.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StateFile {
-    pub definitions: BTreeMap<String, Definition>,
+    /// Shared with the registry: taking the state copies no definition.
+    pub definitions: BTreeMap<String, Arc<Definition>>,
     pub instances: BTreeMap<String, InstanceRecord>,
     /// Definition → where it came from (`pm.sync`), so a prune touches only its own source's.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -118,15 +120,12 @@ pub fn write(path: &Path, backup: &Path, state: &StateFile) -> std::io::Result<(
     let tmp = path.with_extension("json.tmp");
     // Private: definitions carry env values, which may be secrets.
     let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
-    // Serialized first: straight to the file, every token would be a write(2).
-    let mut text = serde_json::to_vec_pretty(state)?;
+    // Compact, serialized first: straight to the file, every token would be a write(2).
+    let mut text = serde_json::to_vec(state)?;
     text.push(b'\n');
     file.write_all(&text)?;
     file.sync_all()?;
-    if path.exists() {
-        std::fs::copy(path, backup)?;
-        std::fs::set_permissions(backup, std::fs::Permissions::from_mode(0o600))?;
-    }
+    keep_as_backup(path, backup)?;
     std::fs::rename(&tmp, path)?;
     if let Some(dir) = path.parent() {
         std::fs::File::open(dir)?.sync_all()?;
@@ -134,11 +133,24 @@ pub fn write(path: &Path, backup: &Path, state: &StateFile) -> std::io::Result<(
     Ok(())
 }
 
+/// Makes the current file the backup without copying it: a second name for it, renamed over the
+/// old backup, so the backup is whole at every instant.
+fn keep_as_backup(path: &Path, backup: &Path) -> std::io::Result<()> {
+    let linked = backup.with_extension("bak.tmp");
+    let _ = std::fs::remove_file(&linked);
+    match std::fs::hard_link(path, &linked) {
+        Ok(()) => std::fs::rename(&linked, backup),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// The coalescing writer.
 #[derive(Clone)]
 pub struct Store {
     path: PathBuf,
-    pending: watch::Sender<(u64, Option<Arc<StateFile>>)>,
+    /// The last version asked for: a write that takes the state after this was bumped holds it.
+    requested: Arc<watch::Sender<u64>>,
     written: watch::Receiver<Written>,
 }
 
@@ -154,15 +166,17 @@ struct Written {
 }
 
 impl Store {
-    /// Starts the writer task for `path`; it ends when the last `Store` clone is dropped.
-    pub fn spawn(path: PathBuf, backup: PathBuf) -> Store {
-        let (pending, mut pending_rx) = watch::channel((0u64, None::<Arc<StateFile>>));
+    /// Starts the writer task for `path`. It takes the state from `source` when it writes, and
+    /// ends when `source` gives none (its owner is gone) or the last `Store` clone is dropped.
+    pub fn spawn(path: PathBuf, backup: PathBuf, source: impl Fn() -> Option<StateFile> + Send + 'static) -> Store {
+        let (requested, mut requests) = watch::channel(0u64);
         let (written_tx, written) = watch::channel(Written::default());
         let target = path.clone();
         tokio::spawn(async move {
-            while pending_rx.changed().await.is_ok() {
-                let (version, state) = pending_rx.borrow_and_update().clone();
-                let Some(state) = state else { continue };
+            while requests.changed().await.is_ok() {
+                // Taken before the state: every request up to here is in what is written.
+                let version = *requests.borrow_and_update();
+                let Some(state) = source() else { return };
                 let (p, b) = (path.clone(), backup.clone());
                 let result = match tokio::task::spawn_blocking(move || write(&p, &b, &state)).await {
                     Ok(result) => result.map_err(|e| e.to_string()),
@@ -181,16 +195,15 @@ impl Store {
                 });
             }
         });
-        Store { path: target, pending, written }
+        Store { path: target, requested: Arc::new(requested), written }
     }
 
-    /// Queues `state` for writing; returns its version.
-    pub fn queue(&self, state: StateFile) -> u64 {
+    /// Asks for a write of the state as it is now; returns its version.
+    pub fn request(&self) -> u64 {
         let mut version = 0;
-        self.pending.send_modify(|(v, s)| {
+        self.requested.send_modify(|v| {
             *v += 1;
             version = *v;
-            *s = Some(Arc::new(state));
         });
         version
     }
@@ -216,7 +229,7 @@ mod tests {
     fn sample() -> StateFile {
         let mut s = StateFile::default();
         s.sources.insert("web".into(), "/p/pm.toml".into());
-        s.definitions.insert("web".into(), Definition::new(vec!["sleep".into(), "9".into()]));
+        s.definitions.insert("web".into(), Arc::new(Definition::new(vec!["sleep".into(), "9".into()])));
         s.instances.insert(
             "web".into(),
             InstanceRecord {
@@ -282,8 +295,8 @@ mod tests {
     async fn save_waits_until_written() {
         let dir = tempfile::tempdir().unwrap();
         let (p, b) = (dir.path().join("state.json"), dir.path().join("state.json.bak"));
-        let store = Store::spawn(p.clone(), b.clone());
-        let saved = store.saved(store.queue(sample()));
+        let store = Store::spawn(p.clone(), b.clone(), || Some(sample()));
+        let saved = store.saved(store.request());
         tokio::time::timeout(std::time::Duration::from_secs(10), saved).await.unwrap().unwrap();
         assert_eq!(load(&p, &b).unwrap().0, sample());
     }
@@ -292,14 +305,14 @@ mod tests {
     async fn a_failed_write_is_an_error_with_the_path_and_the_os_reason() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("missing").join("state.json");
-        let store = Store::spawn(p.clone(), p.with_extension("json.bak"));
-        let saved = store.saved(store.queue(sample()));
+        let store = Store::spawn(p.clone(), p.with_extension("json.bak"), || Some(sample()));
+        let saved = store.saved(store.request());
         let err = tokio::time::timeout(std::time::Duration::from_secs(10), saved).await.unwrap().unwrap_err();
         let expected = format!("cannot write {}: No such file or directory (os error 2)", p.display());
         assert_eq!(err.to_string(), expected);
         // Once the directory exists, the next write succeeds and says so.
         std::fs::create_dir(p.parent().unwrap()).unwrap();
-        let saved = store.saved(store.queue(sample()));
+        let saved = store.saved(store.request());
         tokio::time::timeout(std::time::Duration::from_secs(10), saved).await.unwrap().unwrap();
     }
 

@@ -256,7 +256,7 @@ impl Supervisor {
             instance.ask(Command::Exit).await;
         }
         for (instance, spec) in changes.updated {
-            instance.send(Command::Update(spec)).await;
+            instance.send(Command::Update(Box::new(spec))).await;
         }
         self.rewatch();
         self.save().await
@@ -350,8 +350,7 @@ mod tests {
         home.create().unwrap();
         let ctx = super::super::Context::for_tests(Arc::new(pm_runtimes::fake::RecordingRuntime::default()), &home);
         let state = dir.path().join("missing").join("state.json");
-        let store = crate::store::Store::spawn(state.clone(), state.with_extension("json.bak"));
-        (Supervisor::new(ctx, store), state, dir)
+        (Supervisor::new(ctx, state.clone(), state.with_extension("json.bak")), state, dir)
     }
 
     #[tokio::test]

@@ -30,6 +30,7 @@ use crate::store::{InstanceRecord, StateFile, Store, WriteError};
 use instance::{Command, Instance, InstanceSpec, Snapshot};
 use pm_protocol::{Definition, DefinitionInfo, InstanceStatus};
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
@@ -66,9 +67,6 @@ struct Inner {
     ctx: Context,
     registry: Mutex<Registry>,
     store: Store,
-    /// Held while a state is computed and queued, so states are queued in the order they were
-    /// computed: an older state can never be written over a newer one.
-    queueing: Mutex<()>,
     closing: AtomicBool,
 }
 
@@ -191,19 +189,22 @@ fn to_status(name: &str, entry: &Entry, def: &Definition, s: &Snapshot) -> Insta
 }
 
 impl Supervisor {
-    pub fn new(ctx: Context, store: Store) -> Self {
+    /// A supervisor persisting to `state` (and `backup`, the copy before the last write).
+    pub fn new(ctx: Context, state: PathBuf, backup: PathBuf) -> Self {
         let meter = ctx.meter.clone();
-        let sup = Supervisor {
-            inner: Arc::new(Inner {
+        let inner = Arc::new_cyclic(|weak: &Weak<Inner>| {
+            // The writer takes the state when it writes; a weak reference lets the supervisor go.
+            let weak = weak.clone();
+            let source = move || Some(Supervisor { inner: weak.upgrade()? }.state_file());
+            Inner {
                 ctx,
                 registry: Mutex::new(Registry { meter, ..Registry::default() }),
-                store,
-                queueing: Mutex::default(),
+                store: Store::spawn(state, backup, source),
                 closing: AtomicBool::new(false),
-            }),
-        };
-        // Persist the actors' changes as they happen; a weak reference lets the supervisor go
-        // away.
+            }
+        });
+        let sup = Supervisor { inner };
+        // Persist the actors' changes as they happen.
         let dirty = sup.inner.ctx.dirty.clone();
         let weak: Weak<Inner> = Arc::downgrade(&sup.inner);
         tokio::spawn(async move {
@@ -241,13 +242,13 @@ impl Supervisor {
     fn state_file(&self) -> StateFile {
         let reg = self.lock();
         StateFile {
-            definitions: reg.definitions.iter().map(|(n, d)| (n.clone(), (**d).clone())).collect(),
+            definitions: reg.definitions.clone(),
             sources: reg.sources.clone(),
             instances: reg
                 .instances
                 .iter()
                 .map(|(n, e)| {
-                    let s = e.instance.snapshot();
+                    let s = e.instance.peek();
                     let record = InstanceRecord {
                         definition: e.definition.clone(),
                         args: e.args.clone(),
@@ -263,24 +264,18 @@ impl Supervisor {
         }
     }
 
-    /// Queues the current state for writing. Once closing, only `close` writes: actors ending
-    /// must not persist a registry that is being emptied.
+    /// Asks for a write of the state. Once closing, only `close` writes: actors ending must not
+    /// persist a registry that is being emptied.
     fn persist(&self) {
         if !self.inner.closing.load(Ordering::SeqCst) {
-            self.queue();
+            self.inner.store.request();
         }
-    }
-
-    /// Computes and queues the current state; returns its version.
-    fn queue(&self) -> u64 {
-        let _order = self.inner.queueing.lock().unwrap_or_else(|p| p.into_inner());
-        self.inner.store.queue(self.state_file())
     }
 
     /// Writes the current state and waits until it is on disk: what an acknowledged change
     /// awaits before its answer.
     async fn write_now(&self) -> std::result::Result<(), WriteError> {
-        let version = self.queue();
+        let version = self.inner.store.request();
         self.inner.store.saved(version).await
     }
 
@@ -323,9 +318,7 @@ impl Supervisor {
         let mut wanted = Vec::new();
         {
             let mut reg = self.lock();
-            for (name, def) in state.definitions {
-                reg.definitions.insert(name, Arc::new(def));
-            }
+            reg.definitions = state.definitions;
             self.inner.ctx.ports.set_claims(reg.definitions.iter());
             let mut sources = state.sources;
             sources.retain(|name, _| reg.definitions.contains_key(name));

@@ -41,7 +41,7 @@ fn harness_with(fake: RecordingRuntime, runtime: Arc<dyn Runtime>) -> Harness {
         meter: Default::default(),
         ports: Default::default(),
     };
-    Harness { sup: Supervisor::new(ctx, Store::spawn(home.state(), home.state_backup())), fake, _dir: dir }
+    Harness { sup: Supervisor::new(ctx, home.state(), home.state_backup()), fake, _dir: dir }
 }
 
 fn def(deps: &[&str]) -> Definition {

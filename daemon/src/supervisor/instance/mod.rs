@@ -106,8 +106,9 @@ pub enum Command {
     Abort(u64, String),
     /// Stop, answering once stopped.
     Stop(oneshot::Sender<()>),
-    /// New definition or arguments, used from the next launch on.
-    Update(InstanceSpec),
+    /// New definition or arguments, used from the next launch on. Boxed: every instance's
+    /// command queue holds slots the size of the largest command.
+    Update(Box<InstanceSpec>),
     /// Stop and end the actor (the instance is deleted).
     Exit(oneshot::Sender<()>),
     /// Send a signal to the current run, if there is one (`pm run` forwards what it receives).
@@ -163,6 +164,11 @@ impl Instance {
 
     pub fn snapshot(&self) -> Snapshot {
         self.status.borrow().clone()
+    }
+
+    /// The current snapshot without copying it; hold it briefly (the actor waits to update it).
+    pub fn peek(&self) -> watch::Ref<'_, Snapshot> {
+        self.status.borrow()
     }
 
     pub fn watch(&self) -> watch::Receiver<Snapshot> {
@@ -246,10 +252,12 @@ impl Actor {
                 Some(cmd) => self.idle(cmd),
                 None => Phase::Ended,
             },
-            Phase::Launch => self.launch().await,
+            // Every actor's task is as large as its largest phase: the phases an instance spends
+            // little time in are boxed, so a running one holds only what running needs.
+            Phase::Launch => Box::pin(self.launch()).await,
             Phase::Running(run) => self.running(run).await,
-            Phase::Backoff(until) => self.backoff(until).await,
-            Phase::Unavailable(back) => self.unavailable(back).await,
+            Phase::Backoff(until) => Box::pin(self.backoff(until)).await,
+            Phase::Unavailable(back) => Box::pin(self.unavailable(back)).await,
             Phase::Ended => Phase::Ended,
         }
     }
@@ -318,7 +326,7 @@ impl Actor {
                 });
                 let _ = reply.send(());
             }
-            Command::Update(spec) => self.update(spec),
+            Command::Update(spec) => self.update(*spec),
             Command::Exit(reply) => {
                 let _ = reply.send(());
                 return Phase::Ended;
@@ -337,7 +345,7 @@ impl Actor {
             None => None,
         };
         let vars = Vars { name: self.spec.name.clone(), index: self.spec.index, port: port.as_ref().map(Lease::port) };
-        self.spec.def = Arc::new(vars.definition(&self.template));
+        self.spec.def = expanded(&vars, &self.template);
         self.vars = Some(vars);
         let def = self.spec.def.clone();
         let env = match self.environment() {
@@ -461,20 +469,20 @@ impl Actor {
     async fn running(&mut self, mut run: Box<Run>) -> Phase {
         let waits_for_readiness = !run.ready && self.spec.def.ready != Readiness::Exited;
         tokio::select! {
-            exit = run.handle.wait() => self.exited(run, exit).await,
+            exit = run.handle.wait() => Box::pin(self.exited(run, exit)).await,
             cmd = self.rx.recv() => match cmd {
                 Some(Command::Stop(reply)) => {
-                    self.stop(&mut run).await;
+                    Box::pin(self.stop(&mut run)).await;
                     let _ = reply.send(());
                     Phase::Idle
                 }
                 Some(Command::Exit(reply)) => {
-                    self.stop(&mut run).await;
+                    Box::pin(self.stop(&mut run)).await;
                     let _ = reply.send(());
                     Phase::Ended
                 }
                 None => {
-                    self.stop(&mut run).await;
+                    Box::pin(self.stop(&mut run)).await;
                     Phase::Ended
                 }
                 Some(Command::Signal(signal)) => {
@@ -483,7 +491,7 @@ impl Actor {
                     }
                     Phase::Running(run)
                 }
-                Some(Command::Restart(why)) => self.restart_now(Some(run), why).await,
+                Some(Command::Restart(why)) => Box::pin(self.restart_now(Some(run), why)).await,
                 Some(cmd) => {
                     self.while_active(cmd);
                     Phase::Running(run)
@@ -497,12 +505,12 @@ impl Actor {
                 Phase::Running(run)
             }
             report = async { run.health.as_mut().expect("guarded by the condition").next().await }, if run.health.is_some() => {
-                self.health_report(run, report).await
+                Box::pin(self.health_report(run, report)).await
             }
             bytes = async { run.memory.as_mut().expect("guarded by the condition").exceeded().await }, if run.memory.is_some() => {
                 let max = self.spec.def.max_memory.unwrap_or_default();
                 let (used, max) = (pm_protocol::size::format(bytes), pm_protocol::size::format(max));
-                self.replace(run, State::Backoff, format!("memory {used} over max_memory {max}")).await
+                Box::pin(self.replace(run, State::Backoff, format!("memory {used} over max_memory {max}"))).await
             }
             _ = sleep_until_or_never(run.deadline), if waits_for_readiness => {
                 let reason = format!(
@@ -510,7 +518,7 @@ impl Actor {
                     self.spec.def.ready,
                     humantime::format_duration(self.spec.def.ready_timeout)
                 );
-                self.stop_as(&mut run, State::Failed, Some(reason)).await;
+                Box::pin(self.stop_as(&mut run, State::Failed, Some(reason))).await;
                 Phase::Idle
             }
         }
@@ -522,7 +530,7 @@ impl Actor {
             Command::Prepare(reply) => {
                 let _ = reply.send(self.status.borrow().start_seq);
             }
-            Command::Update(spec) => self.update(spec),
+            Command::Update(spec) => self.update(*spec),
             Command::Launch(_)
             | Command::Abort(..)
             | Command::Stop(_)
@@ -652,12 +660,14 @@ impl Actor {
             Decision::Restart(delay) => (
                 State::Backoff,
                 Some(format!("{why}; restarting in {}", humantime::format_duration(delay))),
-                Phase::Backoff(Instant::now().checked_add(delay)),
+                // No timer for no delay: even one of 0 s fires on the timer wheel's next
+                // millisecond tick, which was most of a restart's latency.
+                if delay.is_zero() { Phase::Launch } else { Phase::Backoff(Instant::now().checked_add(delay)) },
             ),
             Decision::Exited => (State::Exited, None, Phase::Idle),
             Decision::Fail(reason) => (State::Failed, Some(reason), Phase::Idle),
         };
-        let restarting = matches!(phase, Phase::Backoff(_));
+        let restarting = state == State::Backoff;
         self.publish(|s| {
             s.state = state;
             s.reason = reason;
@@ -687,7 +697,7 @@ impl Actor {
         self.template = spec.def.clone();
         self.spec = spec;
         if let Some(vars) = &self.vars {
-            self.spec.def = Arc::new(vars.definition(&self.template));
+            self.spec.def = expanded(vars, &self.template);
         }
     }
 
@@ -761,6 +771,13 @@ impl Actor {
         self.history.exited(&info);
         info
     }
+}
+
+/// The definition with the instance's variables in: the template itself when they change
+/// nothing, so instances share one copy (most definitions use no variables).
+fn expanded(vars: &Vars, template: &Arc<Definition>) -> Arc<Definition> {
+    let def = vars.definition(template);
+    if def == **template { template.clone() } else { Arc::new(def) }
 }
 
 /// Sleeps until `at`, or forever without it.
