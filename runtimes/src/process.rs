@@ -24,7 +24,8 @@ use handle::ProcessHandle;
 use std::io::ErrorKind;
 use std::process::Stdio;
 use std::sync::Arc;
-use tokio::process::Command;
+use tokio::net::unix::pipe;
+use tokio::process::{ChildStderr, ChildStdout, Command};
 use tokio::sync::mpsc;
 
 /// Lines buffered between the pipe readers and the consumer before the readers wait (and, once the
@@ -80,7 +81,17 @@ impl Runtime for ProcessRuntime {
         }
         let mut child = reaper::spawn(&mut command).map_err(|source| spawn_error(&spec, program, source))?;
 
-        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+        let pipes = match readers(child.stdout.take(), child.stderr.take()) {
+            Ok(pipes) => pipes,
+            Err(source) => {
+                // Unread, its output would fill the pipes and block it: it must not live on.
+                let _ = child.start_kill();
+                if let Some(pid) = child.id() {
+                    reaper::forget(pid);
+                }
+                return Err(SpawnError::Io { instance: spec.instance.clone(), program: program.clone(), source });
+            }
+        };
         let handle = ProcessHandle::new(child, contained).map_err(|source| SpawnError::Io {
             instance: spec.instance.clone(),
             program: program.clone(),
@@ -88,14 +99,21 @@ impl Runtime for ProcessRuntime {
         })?;
 
         let (tx, rx) = mpsc::channel(OUTPUT_CAPACITY);
-        if let Some(stdout) = stdout {
-            tokio::spawn(output::pump(stdout, Stream::Stdout, tx.clone()));
-        }
-        if let Some(stderr) = stderr {
-            tokio::spawn(output::pump(stderr, Stream::Stderr, tx));
+        for (pipe, stream) in pipes.into_iter().flatten() {
+            tokio::spawn(output::pump(pipe, stream, tx.clone()));
         }
         Ok(Spawned { handle: Box::new(handle), output: rx })
     }
+}
+
+/// The child's stdout and stderr as pipes that can be waited on without a buffer.
+fn readers(
+    stdout: Option<ChildStdout>,
+    stderr: Option<ChildStderr>,
+) -> std::io::Result<[Option<(pipe::Receiver, Stream)>; 2]> {
+    let out = stdout.map(|p| p.into_owned_fd().and_then(pipe::Receiver::from_owned_fd)).transpose()?;
+    let err = stderr.map(|p| p.into_owned_fd().and_then(pipe::Receiver::from_owned_fd)).transpose()?;
+    Ok([out.map(|p| (p, Stream::Stdout)), err.map(|p| (p, Stream::Stderr))])
 }
 
 fn spawn_error(spec: &SpawnSpec, program: &str, source: std::io::Error) -> SpawnError {

@@ -61,8 +61,12 @@ impl LogHub {
     /// Writes one run's output to its files until the output closes; writes whenever it has
     /// caught up, so a burst is written in large blocks and a quiet line is on disk at once.
     pub async fn pump(&self, instance: String, mut output: mpsc::Receiver<OutputLine>, mut ready: Option<ReadyOnLine>) {
-        let mut out = LogFile::<std::fs::File>::open(self.home.log_file(&instance, LogStream::Out)).await;
-        let mut err = LogFile::<std::fs::File>::open(self.home.log_file(&instance, LogStream::Err)).await;
+        let mut out = LogFile::<std::fs::File>::new(self.home.log_file(&instance, LogStream::Out));
+        let mut err = LogFile::<std::fs::File>::new(self.home.log_file(&instance, LogStream::Err));
+        // The files exist from the start (`pm info` names them, `tail -f` them), but are held
+        // open only once there is something to write: a quiet sidecar costs no descriptor.
+        out.touch();
+        err.touch();
         while let Some(line) = output.recv().await {
             if let Some(r) = ready.take_if(|r| r.pattern.is_match(&line.line)) {
                 let _ = r.fire.send(());
@@ -139,13 +143,10 @@ impl Sink for std::fs::File {
 }
 
 impl<F: Sink> LogFile<F> {
-    /// Opens the file now, so it exists from the start; if it cannot be, the first write tries
-    /// again.
-    async fn open(path: PathBuf) -> Self {
-        let opening = path.clone();
-        let opened =
-            tokio::task::spawn_blocking(move || F::open(&opening)).await.unwrap_or_else(|e| Err(io::Error::other(e)));
-        let mut log = LogFile {
+    /// Held open from the first write on: a sidecar that prints nothing costs no descriptor and no
+    /// buffer.
+    fn new(path: PathBuf) -> Self {
+        LogFile {
             path,
             file: None,
             pending: Vec::new(),
@@ -154,12 +155,12 @@ impl<F: Sink> LogFile<F> {
             lost: 0,
             failing: None,
             torn: false,
-        };
-        match opened {
-            Ok(file) => log.file = Some(file),
-            Err(e) => log.failed(&e),
         }
-        log
+    }
+
+    /// Creates the file if it is missing; a failure is the first write's to report.
+    fn touch(&self) {
+        let _ = F::open(&self.path);
     }
 
     /// Queues a line.
@@ -446,7 +447,7 @@ mod tests {
         // Room for two lines and a half: the third is cut short by the disk, then cut back.
         let line = format!("{AT} line 1\n").len();
         let (path, disk) = fake("full", 2 * line + line / 2);
-        let mut log = LogFile::<Fake>::open(path).await;
+        let mut log = LogFile::<Fake>::new(path);
         lines(&mut log, 1..=5).await;
         assert_eq!(text(&disk), format!("{AT} line 1\n{AT} line 2\n"), "whole lines only");
         assert_eq!((log.lost, log.failing.as_deref()), (3, Some("no space left on device")));
@@ -470,7 +471,7 @@ mod tests {
     #[tokio::test]
     async fn a_notice_cut_short_is_said_again_with_the_lines_lost_meanwhile() {
         let (path, disk) = fake("notice", 0);
-        let mut log = LogFile::<Fake>::open(path).await;
+        let mut log = LogFile::<Fake>::new(path);
         lines(&mut log, 1..=3).await;
         assert_eq!(log.lost, 3);
         // Room for part of the notice only: it is cut back, and line 4 is lost too.
@@ -487,7 +488,7 @@ mod tests {
         let line = format!("{AT} line 1\n").len();
         let (path, disk) = fake("torn", line + 5);
         disk.lock().unwrap().uncuttable = true;
-        let mut log = LogFile::<Fake>::open(path).await;
+        let mut log = LogFile::<Fake>::new(path);
         lines(&mut log, 1..=3).await;
         assert!(log.torn);
         disk.lock().unwrap().room = usize::MAX / 2;
@@ -502,7 +503,7 @@ mod tests {
     async fn a_file_that_cannot_be_opened_is_opened_on_a_later_line() {
         let (path, disk) = fake("unopenable", usize::MAX / 2);
         disk.lock().unwrap().unopenable = true;
-        let mut log = LogFile::<Fake>::open(path).await;
+        let mut log = LogFile::<Fake>::new(path);
         assert!(log.file.is_none());
         lines(&mut log, 1..=2).await;
         disk.lock().unwrap().unopenable = false;

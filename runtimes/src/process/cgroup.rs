@@ -42,15 +42,9 @@ impl Cgroups {
         Ok(Cgroups { base })
     }
 
-    /// The instance's cgroup, created when missing.
-    pub fn instance(&self, instance: &str) -> std::io::Result<Cgroup> {
-        let path = self.base.join(instance);
-        match std::fs::create_dir(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e),
-        }
-        Ok(Cgroup { path })
+    /// The instance's cgroup; [`Cgroup::create`] makes it.
+    pub fn instance(&self, instance: &str) -> Cgroup {
+        Cgroup { path: self.base.join(instance) }
     }
 
     /// Kills and removes every instance cgroup an earlier daemon of this PM_HOME left; returns how
@@ -83,6 +77,14 @@ impl Cgroups {
 impl Cgroup {
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Creates it when missing. Blocking: a cgroup's mkdir is slow kernel work.
+    pub fn create(&self) -> std::io::Result<()> {
+        match std::fs::create_dir(&self.path) {
+            Err(e) if e.kind() != ErrorKind::AlreadyExists => Err(e),
+            _ => Ok(()),
+        }
     }
 
     /// Moves `pid` (and, with it, its future children) into this cgroup.

@@ -67,13 +67,8 @@ impl Containment {
 
     pub(super) fn run(&self, instance: &str) -> RunContainment {
         let run = self.runs.fetch_add(1, Ordering::Relaxed);
-        let cgroup = self.cgroups.as_ref().and_then(|cgroups| match cgroups.instance(instance) {
-            Ok(cgroup) => Some(cgroup),
-            Err(e) => {
-                tracing::warn!("{instance}: no cgroup ({e}); its escaped processes are found by marker");
-                None
-            }
-        });
+        // Made by the move that follows the spawn, off the spawn path.
+        let cgroup = self.cgroups.as_ref().map(|cgroups| cgroups.instance(instance));
         RunContainment { marker: format!("{}:{}:{run}", self.daemon, self.boot), cgroup }
     }
 }

@@ -194,11 +194,11 @@ impl Drop for ProcessHandle {
     }
 }
 
-/// Moves the run's leader and its descendants into `cgroup`, with any orphan of the run the
+/// Moves the run's leader and its descendants into `cgroup` (made if missing), with any orphan of the run the
 /// daemon adopted meanwhile: a descendant forked before the move whose parent has exited since is
 /// no longer in the leader's tree. Blocking.
 fn move_run(cgroup: &Cgroup, pid: u32, marker: &str) -> bool {
-    if let Err(e) = cgroup.add_tree(pid) {
+    if let Err(e) = cgroup.create().and_then(|()| cgroup.add_tree(pid)) {
         tracing::warn!(pid, "cannot move into {}: {e}; escaped processes are found by marker", cgroup.path().display());
         return false;
     }

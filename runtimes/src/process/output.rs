@@ -1,52 +1,128 @@
 //! Reading a child's stdout or stderr into [`OutputLine`]s.
+//!
+//! A quiet pipe costs no buffer: the reader waits for readiness, then reads into a stack buffer
+//! that lives only until the lines are cut out of it. Only a line still unfinished at the end of
+//! a read is kept on the heap. (A `BufReader` per pipe held 8 KiB for every sidecar, printing or
+//! not: 16 MB for 1,000 silent sidecars.)
 
 use crate::{OutputLine, Stream};
+use std::io::ErrorKind;
 use std::time::SystemTime;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
+use tokio::net::unix::pipe;
 use tokio::sync::mpsc;
 
 /// Longer lines are delivered in pieces of this many bytes, so one runaway line cannot exhaust
 /// memory. A cut may fall inside a multi-byte character, which then reads as replacement characters.
 const MAX_LINE: usize = 1 << 20;
 
-/// Reads of 8 KiB spare a chatty child a syscall per line, while 100 sidecars restarting do not
-/// churn megabytes of buffers through the allocator.
+/// One read takes up to this much: a chatty child is read in few syscalls.
 const READ_BUFFER: usize = 8 * 1024;
 
 /// Sends every line of `pipe` to `tx` until end of file. Sends wait while the channel is full, so a
 /// slow consumer slows the child down instead of losing lines.
-pub(super) async fn pump(pipe: impl AsyncRead + Unpin, stream: Stream, tx: mpsc::Sender<OutputLine>) {
-    let mut reader = BufReader::with_capacity(READ_BUFFER, pipe);
-    let mut buf = Vec::new();
-    // The previous piece was cut at MAX_LINE: a newline right after it ends that line; it is not
-    // an empty line of its own.
-    let mut cut = false;
+pub(super) async fn pump(pipe: pipe::Receiver, stream: Stream, tx: mpsc::Sender<OutputLine>) {
+    let mut lines = Lines::default();
+    let mut cut_out = Vec::new();
     loop {
-        buf.clear();
-        let read = (&mut reader).take(MAX_LINE as u64).read_until(b'\n', &mut buf).await;
+        if let Err(error) = pipe.readable().await {
+            tracing::warn!(?stream, %error, "cannot read child output");
+            break;
+        }
+        // In a block with no await: the buffer is not kept in the task between reads.
+        let read = {
+            let mut chunk = [0u8; READ_BUFFER];
+            pipe.try_read(&mut chunk).map(|n| lines.feed(&chunk[..n], &mut cut_out))
+        };
         match read {
-            Ok(0) => break,
-            Ok(_) => {}
+            // End of file.
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => continue,
             Err(error) => {
                 tracing::warn!(?stream, %error, "cannot read child output");
                 break;
             }
         }
-        // With the receiver gone, keep draining: closing the pipe would kill the child with SIGPIPE.
-        if tx.is_closed() {
-            continue;
+        send(&tx, stream, &mut cut_out).await;
+    }
+    lines.finish(&mut cut_out);
+    send(&tx, stream, &mut cut_out).await;
+}
+
+async fn send(tx: &mpsc::Sender<OutputLine>, stream: Stream, lines: &mut Vec<String>) {
+    // With the receiver gone, keep draining: closing the pipe would kill the child with SIGPIPE.
+    if tx.is_closed() {
+        lines.clear();
+        return;
+    }
+    let at = SystemTime::now();
+    for line in lines.drain(..) {
+        let _ = tx.send(OutputLine { stream, line, at }).await;
+    }
+}
+
+/// Cuts a byte stream into lines: `\n` or `\r\n` ends one; a line reaching [`MAX_LINE`] bytes is
+/// delivered in pieces.
+#[derive(Default)]
+struct Lines {
+    /// The unfinished line.
+    partial: Vec<u8>,
+    /// The last piece delivered was cut at [`MAX_LINE`]: a newline right after it ends that line;
+    /// it is not an empty line of its own.
+    cut: bool,
+}
+
+impl Lines {
+    /// Adds what was read (empty at end of file: then false) and appends the lines it completes.
+    fn feed(&mut self, mut bytes: &[u8], out: &mut Vec<String>) -> bool {
+        if bytes.is_empty() {
+            return false;
         }
-        let at = SystemTime::now();
-        let (line, complete) = match buf.strip_suffix(b"\n") {
-            Some(line) => (line.strip_suffix(b"\r").unwrap_or(line), true),
-            None => (buf.as_slice(), false),
+        while !bytes.is_empty() {
+            let room = MAX_LINE - self.partial.len();
+            let window = &bytes[..bytes.len().min(room)];
+            match window.iter().position(|&b| b == b'\n') {
+                Some(end) => {
+                    let (line, rest) = (&window[..end], &bytes[end + 1..]);
+                    if self.partial.is_empty() {
+                        self.deliver(line, true, out);
+                    } else {
+                        self.partial.extend_from_slice(line);
+                        let whole = std::mem::take(&mut self.partial);
+                        self.deliver(&whole, true, out);
+                    }
+                    bytes = rest;
+                }
+                None => {
+                    self.partial.extend_from_slice(window);
+                    bytes = &bytes[window.len()..];
+                    if self.partial.len() == MAX_LINE {
+                        let piece = std::mem::take(&mut self.partial);
+                        self.deliver(&piece, false, out);
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// At end of file: the last line, even without its newline.
+    fn finish(&mut self, out: &mut Vec<String>) {
+        if !self.partial.is_empty() {
+            let last = std::mem::take(&mut self.partial);
+            self.deliver(&last, false, out);
+        }
+    }
+
+    fn deliver(&mut self, line: &[u8], complete: bool, out: &mut Vec<String>) {
+        let after_cut = std::mem::replace(&mut self.cut, !complete);
+        let line = match line.strip_suffix(b"\r") {
+            Some(line) if complete => line,
+            _ => line,
         };
-        let after_cut = std::mem::replace(&mut cut, !complete);
-        if after_cut && complete && line.is_empty() {
-            continue;
+        if !(after_cut && complete && line.is_empty()) {
+            out.push(String::from_utf8_lossy(line).into_owned());
         }
-        let line = OutputLine { stream, line: String::from_utf8_lossy(line).into_owned(), at };
-        let _ = tx.send(line).await;
     }
 }
 
@@ -54,26 +130,49 @@ pub(super) async fn pump(pipe: impl AsyncRead + Unpin, stream: Stream, tx: mpsc:
 mod tests {
     use super::*;
     use std::time::Duration;
+    use tokio::io::AsyncWriteExt;
 
+    /// The lines `pump` sends for `input`, written in one go into a real pipe.
     async fn lines_of(input: &[u8]) -> Vec<String> {
+        let (mut writer, reader) = pipe::pipe().unwrap();
         let (tx, mut rx) = mpsc::channel(16);
+        let pump = tokio::spawn(pump(reader, Stream::Stdout, tx));
         let input = input.to_vec();
-        let pump = tokio::spawn(async move { pump(input.as_slice(), Stream::Stdout, tx).await });
+        let write = tokio::spawn(async move { writer.write_all(&input).await.unwrap() });
         let collect = async {
             let mut lines = Vec::new();
             while let Some(line) = rx.recv().await {
                 lines.push(line.line);
             }
             pump.await.unwrap();
+            write.await.unwrap();
             lines
         };
         tokio::time::timeout(Duration::from_secs(10), collect).await.expect("pump hung")
+    }
+
+    /// The lines of `input` fed in pieces of `size` bytes.
+    fn split_in_pieces(input: &[u8], size: usize) -> Vec<String> {
+        let (mut lines, mut out) = (Lines::default(), Vec::new());
+        for piece in input.chunks(size) {
+            lines.feed(piece, &mut out);
+        }
+        lines.finish(&mut out);
+        out
     }
 
     #[tokio::test]
     async fn splits_on_newlines_and_keeps_the_last_partial_line() {
         assert_eq!(lines_of(b"a\nb\r\n\nc").await, ["a", "b", "", "c"]);
         assert_eq!(lines_of(b"").await, Vec::<String>::new());
+    }
+
+    #[test]
+    fn lines_split_across_reads_come_out_whole() {
+        let input = b"first line\r\nsecond\n\nthird without end";
+        for size in 1..input.len() {
+            assert_eq!(split_in_pieces(input, size), ["first line", "second", "", "third without end"], "{size}");
+        }
     }
 
     #[tokio::test]
