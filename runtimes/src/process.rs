@@ -10,6 +10,7 @@ mod containment;
 mod handle;
 mod leftover;
 pub mod marker;
+mod mover;
 mod output;
 pub mod reaper;
 mod usage;

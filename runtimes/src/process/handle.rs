@@ -5,6 +5,7 @@ use super::cgroup::Cgroup;
 use super::containment::RunContainment;
 use super::leftover::{Identity, identity};
 use super::marker::{self, Match};
+use super::mover;
 use super::reaper;
 use super::usage::Members;
 use crate::{Exit, Handle, UsageSource};
@@ -16,7 +17,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::time::Duration;
 use tokio::process::Child;
-use tokio::task::JoinHandle;
+use tokio::sync::oneshot;
 
 pub(super) struct ProcessHandle {
     child: Child,
@@ -32,7 +33,7 @@ pub(super) struct ProcessHandle {
     /// The instance's cgroup, which the child is moved into.
     cgroup: Option<Cgroup>,
     /// The move into `cgroup`, until it has ended.
-    moving: Option<JoinHandle<bool>>,
+    moving: Option<oneshot::Receiver<bool>>,
 }
 
 impl ProcessHandle {
@@ -45,10 +46,7 @@ impl ProcessHandle {
         // A move into a cgroup can wait for an RCU grace period (~10 ms): off the async workers
         // and off the start and restart path. Nothing reaps the leader before the move is done
         // (`wait` settles it first), so its pid cannot name another process meanwhile.
-        let moving = cgroup.clone().map(|cgroup| {
-            let marker = marker.clone();
-            tokio::task::spawn_blocking(move || move_run(&cgroup, pid, &marker))
-        });
+        let moving = cgroup.clone().map(|cgroup| mover::queue(cgroup, pid, marker.clone()));
         Ok(Self { child, pid, group, leader, exit: None, marker, cgroup, moving })
     }
 
@@ -192,22 +190,6 @@ impl Drop for ProcessHandle {
         // Not waited for any more: tokio's orphan queue or the reaper collects it.
         reaper::forget(self.pid);
     }
-}
-
-/// Moves the run's leader and its descendants into `cgroup` (made if missing), with any orphan of the run the
-/// daemon adopted meanwhile: a descendant forked before the move whose parent has exited since is
-/// no longer in the leader's tree. Blocking.
-fn move_run(cgroup: &Cgroup, pid: u32, marker: &str) -> bool {
-    if let Err(e) = cgroup.create().and_then(|()| cgroup.add_tree(pid)) {
-        tracing::warn!(pid, "cannot move into {}: {e}; escaped processes are found by marker", cgroup.path().display());
-        return false;
-    }
-    for orphan in reaper::adopted() {
-        if marker::carries(orphan, Match::Run(marker)) {
-            let _ = cgroup.add_tree(orphan);
-        }
-    }
-    true
 }
 
 fn exit_of(status: ExitStatus) -> Exit {
