@@ -44,7 +44,10 @@ fn info_shows_the_states_in_order_the_last_exit_and_the_log_files() {
     let stdout = std::path::PathBuf::from(info["logs"]["stdout"].as_str().unwrap());
     assert_eq!(stdout, pm.log_file("crashy", "out"));
     assert!(lines(&stdout).iter().filter(|l| l.ends_with("info-says-hi")).count() == 2, "{stdout:?}");
-    assert!(std::path::Path::new(info["logs"]["stderr"].as_str().unwrap()).exists());
+    // Nothing went to stderr: the file is named, and made by its first line.
+    let stderr = std::path::PathBuf::from(info["logs"]["stderr"].as_str().unwrap());
+    assert_eq!(stderr, pm.log_file("crashy", "err"));
+    assert!(!stderr.exists(), "{stderr:?}");
     let socket = format!("unix://{}", pm.home.path().join("pm.sock").display());
     assert_eq!(info["endpoints"]["via_daemon"][0], socket.as_str());
 
@@ -53,6 +56,8 @@ fn info_shows_the_states_in_order_the_last_exit_and_the_log_files() {
         assert!(text.contains(part), "{part:?} in:\n{text}");
     }
     assert!(text.contains(&pm.log_file("crashy", "out").display().to_string()), "{text}");
+    let no_stderr = format!("{} (nothing written yet)", pm.log_file("crashy", "err").display());
+    assert!(text.contains(&no_stderr), "{text}");
 }
 
 #[test]

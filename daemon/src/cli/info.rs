@@ -55,8 +55,11 @@ fn show(info: &InstanceInfo) {
         say!("  {}  {exit}", when(exit.at_ms));
     }
     section("Logs");
-    field("stdout", info.logs.stdout.display());
-    field("stderr", info.logs.stderr.display());
+    // A log file is made by its first line.
+    for (name, path) in [("stdout", &info.logs.stdout), ("stderr", &info.logs.stderr)] {
+        let written = if path.exists() { "" } else { " (nothing written yet)" };
+        field(name, format!("{}{written}", path.display()));
+    }
     section("Endpoints");
     field("via daemon", info.endpoints.via_daemon.join(", "));
     for e in &info.endpoints.instances {
