@@ -17,7 +17,7 @@
 use crate::idle::{Sample, Usage, clock_ticks};
 use crate::mesh::free_ports;
 use crate::pm::{Pm, within};
-use crate::{Row, fmt_duration, fmt_ratio, median, progress, quantile, ratio};
+use crate::{Row, Size, fmt_duration, fmt_ratio, median, progress, quantile, ratio, verdict};
 use anyhow::{Context, anyhow, bail};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -32,8 +32,8 @@ use std::time::{Duration, Instant};
 const SLEEPERS: usize = 100;
 const SLEEPER_PREFIX: &str = "hc-sleep-";
 const INTERVAL: Duration = Duration::from_secs(1);
-/// After all are ready (and healthy), before the window: two rounds of checks.
-const SETTLE: Duration = Duration::from_secs(2);
+/// After all are ready (and healthy), before the window: two rounds of checks (one if quick).
+const SETTLE: Size<Duration> = Size::new(Duration::from_secs(2), Duration::from_secs(1));
 /// How long the sidecars may take to be ready and healthy.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// `pm start -f` and `pm delete` of the 100.
@@ -43,7 +43,7 @@ const GOAL_PERCENT: f64 = 1.0;
 
 /// The latency row: one http server, stopped this many times.
 const HTTP_NAME: &str = "hc-http";
-const ROUNDS: usize = 5;
+const ROUNDS: Size<usize> = Size::new(5, 1);
 const HTTP_INTERVAL: Duration = Duration::from_secs(1);
 const HTTP_TIMEOUT: Duration = Duration::from_millis(500);
 const FAILURE_THRESHOLD: u32 = 2;
@@ -81,7 +81,7 @@ async fn cpu(pm: &Pm, window: Duration) -> anyhow::Result<Row> {
         plain.usage.seconds,
         checked.accepted
     ));
-    let verdict = if with < GOAL_PERCENT { "met" } else { "MISSED" };
+    let met = verdict(with < GOAL_PERCENT);
     let beside = match others {
         0 => String::new(),
         n => format!(", beside {n} other idle instances"),
@@ -96,11 +96,11 @@ async fn cpu(pm: &Pm, window: Duration) -> anyhow::Result<Row> {
              harness ({} connections in the window){beside}; utime+stime ({} ms ticks) over the {} s idle window \
              (--idle-seconds), after all healthy + {} s; ref: the same {SLEEPERS} without checks; \
              {per_check:.1} µs of CPU per check ({:+.3} % of one core over {checks:.0} checks, counted as \
-             {SLEEPERS} × window / interval); goal under {GOAL_PERCENT} % of one core: {verdict}",
+             {SLEEPERS} × window / interval); goal under {GOAL_PERCENT} % of one core: {met}",
             checked.accepted,
             1000.0 / clock_ticks(),
             window.as_secs_f64(),
-            SETTLE.as_secs(),
+            SETTLE.get().as_secs(),
             with - without
         ),
     })
@@ -202,7 +202,7 @@ async fn settle(pm: &Pm, checked: bool) -> anyhow::Result<()> {
     }
     // Closed before the window: the daemon has nothing of ours to answer then.
     drop(client);
-    tokio::time::sleep(SETTLE).await;
+    tokio::time::sleep(SETTLE.get()).await;
     Ok(())
 }
 
@@ -289,6 +289,7 @@ impl Drop for Listener {
 
 /// Row 2: from SIGSTOP of an http server until `pm.status` shows it unhealthy.
 async fn latency(pm: &Pm) -> anyhow::Result<Row> {
+    let rounds = ROUNDS.get();
     let python = python().await?;
     let [port] = free_ports()?;
     let url = format!("http://127.0.0.1:{port}/");
@@ -322,7 +323,7 @@ async fn latency(pm: &Pm) -> anyhow::Result<Row> {
     let over = times.iter().filter(|&&t| t > bound + POLL).count();
     let over = match over {
         0 => String::new(),
-        n => format!("; {n} of {ROUNDS} over the bound (+ one poll)"),
+        n => format!("; {n} of {rounds} over the bound (+ one poll)"),
     };
     Ok(Row {
         measure: "hung process found unhealthy (http check)".into(),
@@ -330,12 +331,12 @@ async fn latency(pm: &Pm) -> anyhow::Result<Row> {
         reference: fmt_duration(bound),
         ratio: ratio(med, bound),
         note: format!(
-            "median of {ROUNDS} SIGSTOPs of a `python3 -m http.server` sidecar (max {}), at 0 to {} ms after a check \
+            "median of {rounds} SIGSTOPs of a `python3 -m http.server` sidecar (max {}), at 0 to {} ms after a check \
              found it healthy, until pm.status shows it unhealthy (SDK poll every {} ms); health = {{ http, interval \
              = \"1s\", timeout = \"500ms\", failure_threshold = {FAILURE_THRESHOLD}, on_unhealthy = \"report\" }}; \
              ref: the bound interval × failure_threshold + timeout{over}",
             fmt_duration(max),
-            (HTTP_INTERVAL * (ROUNDS as u32 - 1) / ROUNDS as u32).as_millis(),
+            (HTTP_INTERVAL * (rounds as u32 - 1) / rounds as u32).as_millis(),
             POLL.as_millis()
         ),
     })
@@ -365,9 +366,10 @@ async fn python() -> anyhow::Result<String> {
 /// is unhealthy, resumes it. Returns the times.
 async fn detect(client: &Client) -> anyhow::Result<Vec<Duration>> {
     let mut pid = wait_for(client, |s| steady(s, true), "ready and healthy", Instant::now(), READY_TIMEOUT).await?.1;
-    let mut times = Vec::with_capacity(ROUNDS);
-    for round in 0..ROUNDS {
-        tokio::time::sleep(HTTP_INTERVAL * round as u32 / ROUNDS as u32).await;
+    let rounds = ROUNDS.get();
+    let mut times = Vec::with_capacity(rounds);
+    for round in 0..rounds {
+        tokio::time::sleep(HTTP_INTERVAL * round as u32 / rounds as u32).await;
         let stopped = Stopped::new(pid)?;
         let (took, _) =
             wait_for(client, |s| s.state == State::Unhealthy, "unhealthy", stopped.at, DETECT_TIMEOUT).await?;

@@ -6,7 +6,7 @@
 //! window: the zero of a process that waits for nothing.
 
 use crate::pm::{Children, Pm, alive, field_sum, spawn_sleep, within};
-use crate::{Row, progress};
+use crate::{Row, Size, progress, verdict};
 use anyhow::{Context, anyhow, bail};
 use nix::unistd::{SysconfVar, sysconf};
 use pm_client::PmApiClient;
@@ -14,10 +14,10 @@ use pm_protocol::State;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-pub const DEFAULT_WINDOW: Duration = Duration::from_secs(30);
+pub const DEFAULT_WINDOW: Size<Duration> = Size::new(Duration::from_secs(30), Duration::from_secs(1));
 /// How long to wait for the sidecars to be ready, then to let the daemon settle after that.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
-const SETTLE: Duration = Duration::from_secs(1);
+const SETTLE: Size<Duration> = Size::new(Duration::from_secs(1), Duration::from_millis(200));
 /// The idle sidecars `pm-bench idle` defines itself (the full run has start-up's 100 by then).
 pub const SIDECARS: usize = 100;
 
@@ -58,7 +58,7 @@ pub async fn measure(pm: &Pm, sidecars: usize, what: &str, window: Duration) -> 
         reference.ticks
     ));
     let excess = pm.switches_per_s() - reference.switches_per_s();
-    let verdict = if pm.switches <= reference.switches { "met" } else { "MISSED" };
+    let met = verdict(pm.switches <= reference.switches);
     let exited = match pm.exited {
         0 => String::new(),
         n => format!("; {n} thread(s) exited in the window, their switches are not counted"),
@@ -71,11 +71,11 @@ pub async fn measure(pm: &Pm, sidecars: usize, what: &str, window: Duration) -> 
         note: format!(
             "{what}; context switches of all {} threads and utime+stime ({} ms ticks) over a {} s window, after all \
              ready + {} s; ref: `sleep` over the same window; ratio: switches/s above it; goal 0 wake-ups/s from pm \
-             itself: {verdict}{exited}",
+             itself: {met}{exited}",
             pm.threads,
             1000.0 / clock_ticks(),
             window.as_secs_f64(),
-            SETTLE.as_secs()
+            SETTLE.get().as_secs_f64()
         ),
     })
 }
@@ -97,7 +97,7 @@ async fn settle(pm: &Pm, sidecars: usize) -> anyhow::Result<()> {
     }
     // Closed before the window: the daemon has nothing of ours to answer then.
     drop(client);
-    tokio::time::sleep(SETTLE).await;
+    tokio::time::sleep(SETTLE.get()).await;
     Ok(())
 }
 

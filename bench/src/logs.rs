@@ -15,8 +15,8 @@
 //! harness reading the output): the note also gives `pm status` with every CPU kept busy by a
 //! spinning process, for scale.
 
-use crate::pm::{Pm, within};
-use crate::{Row, fmt_duration, fmt_ratio, median, progress, quantile};
+use crate::pm::{Pm, timed, within};
+use crate::{Row, Size, fmt_bytes, fmt_duration, fmt_ratio, median, progress, quantile, verdict};
 use anyhow::{Context, bail};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -26,13 +26,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// The size of the log, in MB (`--log-mb N` or `PM_BENCH_LOG_MB`).
-pub const DEFAULT_MB: u64 = 1000;
+pub const DEFAULT_MB: Size<u64> = Size::new(1000, 1);
 const NAME: &str = "bench-log";
 /// Lines asked for.
-const LINES: usize = 100_000;
-const WARMUP: usize = 3;
-const RUNS: usize = 15;
-const STATUS_RUNS: usize = 40;
+const LINES: Size<usize> = Size::new(100_000, 1000);
+const WARMUP: Size<usize> = Size::new(3, 1);
+const RUNS: Size<usize> = Size::new(15, 2);
+const STATUS_RUNS: Size<usize> = Size::new(40, 3);
 /// Every this many lines of `.out.log`, one in `.err.log` too (few, so that `tail -n` of
 /// both files prints about as much as `pm log -n`).
 const ERR_EVERY: u64 = 1000;
@@ -70,33 +70,33 @@ pub async fn measure(pm: &Pm, mb: u64) -> anyhow::Result<Vec<Row>> {
 }
 
 async fn measure_with(pm: &Pm, files: &[PathBuf; 2], bytes: u64) -> anyhow::Result<Vec<Row>> {
-    let log_args = ["log", NAME, "-n", &LINES.to_string()];
+    let (lines_asked, warmup, runs, status_runs) = (LINES.get(), WARMUP.get(), RUNS.get(), STATUS_RUNS.get());
+    let log_args = ["log", NAME, "-n", &lines_asked.to_string()];
     let log_args: Vec<&str> = log_args.iter().map(|s| &**s).collect();
-    let tail_args = ["-q", "-n", &LINES.to_string()];
+    let tail_args = ["-q", "-n", &lines_asked.to_string()];
     let tail = |args: &[&str]| {
         let mut cmd = tokio::process::Command::new("tail");
-        cmd.args(args).args(files.iter()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        cmd.kill_on_drop(true);
-        cmd
+        cmd.args(args).args(files.iter());
+        timed(cmd, "tail", LIMIT)
     };
     // Warm-up, which also checks what each prints.
-    for _ in 0..WARMUP {
+    for _ in 0..warmup {
         let printed = lines(&pm.run(&log_args, LIMIT).await?.stdout);
-        if printed != LINES {
-            bail!("`pm {}` printed {printed} lines, not {LINES}", log_args.join(" "));
+        if printed != lines_asked {
+            bail!("`pm {}` printed {printed} lines, not {lines_asked}", log_args.join(" "));
         }
-        let out = timed(tail(&tail_args)).await?.0;
-        if lines(&out) < LINES {
-            bail!("`tail` printed {} lines, fewer than {LINES}", lines(&out));
+        let out = tail(&tail_args).await?.0.stdout;
+        if lines(&out) < lines_asked {
+            bail!("`tail` printed {} lines, fewer than {lines_asked}", lines(&out));
         }
     }
-    let (mut log, mut reference) = (Vec::with_capacity(RUNS), Vec::with_capacity(RUNS));
-    for _ in 0..RUNS {
+    let (mut log, mut reference) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
+    for _ in 0..runs {
         log.push(pm.run_timed(&log_args, LIMIT).await?.1);
-        reference.push(timed(tail(&tail_args)).await?.1);
+        reference.push(tail(&tail_args).await?.1);
     }
     progress(&format!(
-        "log: `pm log -n {LINES}` median {} (p95 {}), `tail` median {} (p95 {})",
+        "log: `pm log -n {lines_asked}` median {} (p95 {}), `tail` median {} (p95 {})",
         fmt_duration(median(&log)),
         fmt_duration(quantile(&log, 0.95)),
         fmt_duration(median(&reference)),
@@ -104,11 +104,11 @@ async fn measure_with(pm: &Pm, files: &[PathBuf; 2], bytes: u64) -> anyhow::Resu
     ));
 
     // `pm status` alone, then while `pm log -n` runs again and again.
-    for _ in 0..WARMUP {
+    for _ in 0..warmup {
         pm.run(&["status"], LIMIT).await?;
     }
-    let mut idle = Vec::with_capacity(STATUS_RUNS);
-    for _ in 0..STATUS_RUNS {
+    let mut idle = Vec::with_capacity(status_runs);
+    for _ in 0..status_runs {
         idle.push(pm.run_timed(&["status"], LIMIT).await?.1);
     }
     let stop = Arc::new(AtomicBool::new(false));
@@ -137,8 +137,8 @@ async fn measure_with(pm: &Pm, files: &[PathBuf; 2], bytes: u64) -> anyhow::Resu
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let before = logs_done.load(Ordering::SeqCst);
-    let mut busy = Vec::with_capacity(STATUS_RUNS);
-    for _ in 0..STATUS_RUNS {
+    let mut busy = Vec::with_capacity(status_runs);
+    for _ in 0..status_runs {
         if reader.is_finished() {
             break;
         }
@@ -147,12 +147,12 @@ async fn measure_with(pm: &Pm, files: &[PathBuf; 2], bytes: u64) -> anyhow::Resu
     let during = logs_done.load(Ordering::SeqCst) - before;
     stop.store(true, Ordering::SeqCst);
     within(LIMIT, "stopping the background pm log", reader).await?.context("the background pm log")??;
-    if busy.len() < STATUS_RUNS {
+    if busy.len() < status_runs {
         bail!("the background `pm log` stopped early");
     }
     let spinning = status_while_cpus_spin(pm).await?;
     progress(&format!(
-        "log: `pm status` median {} (p95 {}) while {during} `pm log -n {LINES}` ran; alone {} (p95 {}); \
+        "log: `pm status` median {} (p95 {}) while {during} `pm log -n {lines_asked}` ran; alone {} (p95 {}); \
          every CPU spinning {}",
         fmt_duration(median(&busy)),
         fmt_duration(quantile(&busy, 0.95)),
@@ -161,32 +161,31 @@ async fn measure_with(pm: &Pm, files: &[PathBuf; 2], bytes: u64) -> anyhow::Resu
         fmt_duration(median(&spinning)),
     ));
 
-    let size = format!("{:.1} GB", bytes as f64 / 1e9);
+    let size = fmt_bytes(bytes);
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let tail_ratio = median(&log).as_secs_f64() / median(&reference).as_secs_f64().max(1e-9);
     let status_ratio = median(&busy).as_secs_f64() / median(&idle).as_secs_f64().max(1e-9);
-    let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
     Ok(vec![
         Row {
-            measure: format!("`pm log -n {LINES}`, {size} log"),
+            measure: format!("`pm log -n {lines_asked}`, {size} log"),
             pm: fmt_duration(median(&log)),
             reference: fmt_duration(median(&reference)),
             ratio: fmt_ratio(tail_ratio),
             note: format!(
-                "median of {RUNS} runs, real CLI process, output read by the harness (p95 {} vs {}); ref: \
-                 `tail -q -n {LINES}` of the same two files; goal within {GOAL_TAIL}x: {}",
+                "median of {runs} runs, real CLI process, output read by the harness (p95 {} vs {}); ref: \
+                 `tail -q -n {lines_asked}` of the same two files; goal within {GOAL_TAIL}x: {}",
                 fmt_duration(quantile(&log, 0.95)),
                 fmt_duration(quantile(&reference, 0.95)),
                 verdict(tail_ratio <= GOAL_TAIL)
             ),
         },
         Row {
-            measure: format!("`pm status` while `pm log -n {LINES}` runs"),
+            measure: format!("`pm status` while `pm log -n {lines_asked}` runs"),
             pm: fmt_duration(median(&busy)),
             reference: fmt_duration(median(&idle)),
             ratio: fmt_ratio(status_ratio),
             note: format!(
-                "median of {STATUS_RUNS} runs (p95 {} vs {}) while {during} `pm log` ran back to back; ref: `pm \
+                "median of {status_runs} runs (p95 {} vs {}) while {during} `pm log` ran back to back; ref: `pm \
                  status` alone just before; for scale, with all {cpus} CPUs kept busy by spinning processes \
                  instead: {}; goal unchanged (within {GOAL_STATUS}x): {}",
                 fmt_duration(quantile(&busy, 0.95)),
@@ -200,6 +199,7 @@ async fn measure_with(pm: &Pm, files: &[PathBuf; 2], bytes: u64) -> anyhow::Resu
 
 /// `pm status` round trips while one spinning process per CPU keeps them all busy.
 async fn status_while_cpus_spin(pm: &Pm) -> anyhow::Result<Vec<Duration>> {
+    let status_runs = STATUS_RUNS.get();
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let mut spinners = crate::pm::Children::default();
     for _ in 0..cpus {
@@ -212,22 +212,11 @@ async fn status_while_cpus_spin(pm: &Pm) -> anyhow::Result<Vec<Duration>> {
             .context("cannot spawn sh")?;
         spinners.push(spinner);
     }
-    let mut spinning = Vec::with_capacity(STATUS_RUNS);
-    for _ in 0..STATUS_RUNS {
+    let mut spinning = Vec::with_capacity(status_runs);
+    for _ in 0..status_runs {
         spinning.push(pm.run_timed(&["status"], LIMIT).await?.1);
     }
     Ok(spinning)
-}
-
-/// Runs a command to its end, failing unless it exits 0; its output and wall time.
-async fn timed(mut cmd: tokio::process::Command) -> anyhow::Result<(Vec<u8>, Duration)> {
-    let started = Instant::now();
-    let output = within(LIMIT, "tail", cmd.output()).await?.context("cannot run tail")?;
-    let took = started.elapsed();
-    if !output.status.success() {
-        bail!("tail failed ({}): {}", output.status, String::from_utf8_lossy(&output.stderr).trim());
-    }
-    Ok((output.stdout, took))
 }
 
 fn lines(out: &[u8]) -> usize {

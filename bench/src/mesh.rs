@@ -11,15 +11,16 @@
 //! the sidecar on the daemon's unix socket (`echo.echo`, as pm starts sidecars by default).
 //!
 //! Two figures per path, with the same client code (`caller`): sequential latency (one
-//! connection, one call at a time; p50 and p99) and throughput with [`CALLERS`] connections each
-//! making one call at a time. The paths take turns (rounds), so that all see the same machine.
-//! During the throughput rounds the harness also reads the CPU time (`/proc/PID/task/*/schedstat`)
-//! of the client (itself), the hop (the daemon or the proxy) and the sidecar: CPU per call shows
-//! where the time goes, whatever the scheduling noise of the machine.
+//! connection, one call at a time; p50 and p99) and throughput with 32 and with 256 connections
+//! ([`CALLERS`]) each making one call at a time. The paths take turns (rounds), so that all see
+//! the same machine. During the throughput rounds with 32, the harness also reads the CPU time
+//! (`/proc/PID/task/*/schedstat`) of the client (itself), the hop (the daemon or the proxy) and
+//! the sidecar: CPU per call shows where the time goes, whatever the scheduling noise of the
+//! machine.
 
 use crate::caller::{Caller, Endpoint};
 use crate::pm::{Pm, field_sum, within};
-use crate::{fmt_duration, fmt_ratio, progress, quantile};
+use crate::{Size, Table, fmt_duration, fmt_ratio, progress, quantile, verdict};
 use anyhow::{Context, anyhow, bail};
 use pm_client::PmApiClient;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -31,20 +32,21 @@ use tokio::task::JoinSet;
 
 const PARAMS: &str = r#"["hello"]"#;
 /// Sequential calls per path: warm-up, then ROUNDS × PER_ROUND timed.
-const WARMUP: usize = 500;
-const ROUNDS: usize = 50;
-const PER_ROUND: usize = 100;
-/// Throughput: CALLERS connections, LOAD_ROUNDS turns per path of a warm-up and a window.
-const CALLERS: usize = 32;
-const LOAD_ROUNDS: usize = 4;
-const LOAD_WARMUP: Duration = Duration::from_millis(100);
-const LOAD_WINDOW: Duration = Duration::from_millis(500);
+const WARMUP: Size<usize> = Size::new(500, 20);
+const ROUNDS: Size<usize> = Size::new(50, 2);
+const PER_ROUND: Size<usize> = Size::new(100, 20);
+/// Throughput: with each of these many connections, LOAD_ROUNDS turns per path of a warm-up and
+/// a window. The first also gives the p50 under load and the CPU per call.
+const CALLERS: [usize; 2] = [32, 256];
+const LOAD_ROUNDS: Size<usize> = Size::new(4, 1);
+const LOAD_WARMUP: Size<Duration> = Size::new(Duration::from_millis(100), Duration::from_millis(20));
+const LOAD_WINDOW: Size<Duration> = Size::new(Duration::from_millis(500), Duration::from_millis(100));
 /// The sidecars the mesh measures define, start and delete again.
 const SIDECARS: [&str; 3] = ["echo", "echo-tcp", "echo-task"];
 
 /// The issue's goals for a call through pm, against the bare proxy.
-const P50_GOAL: f64 = 1.3;
-const RATE_GOAL: f64 = 0.8;
+const P50_GOAL: f64 = 1.1;
+const RATE_GOAL: f64 = 1.0;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Via {
@@ -82,19 +84,11 @@ impl Route {
 struct Figures {
     p50: Duration,
     p99: Duration,
-    /// Calls per second with CALLERS callers, and their p50 latency.
-    rate: f64,
+    /// Calls per second with each of CALLERS callers.
+    rates: Vec<f64>,
+    /// With the first of CALLERS: the p50 latency, and per call, the CPU of client, hop, sidecar.
     load_p50: Duration,
-    /// Per call during the throughput rounds: client, hop, sidecar.
     usage: [Option<Usage>; 3],
-}
-
-/// The mesh measures' own table.
-pub struct Table {
-    pub title: String,
-    pub header: Vec<String>,
-    pub rows: Vec<Vec<String>>,
-    pub notes: Vec<String>,
 }
 
 /// `N` distinct free tcp ports on 127.0.0.1 (bound together, then released).
@@ -237,31 +231,41 @@ fn routes(pm: &Pm, echo_sock: &Path, proxy_sock: &Path, ports: [u16; 3], token: 
 }
 
 async fn run(routes: &[Route]) -> anyhow::Result<Vec<Figures>> {
-    let total = WARMUP + ROUNDS * PER_ROUND;
+    let total = WARMUP.get() + ROUNDS.get() * PER_ROUND.get();
     progress(&format!("mesh: {total} sequential calls on each of {} paths", routes.len()));
     let latencies = within(Duration::from_secs(90), "mesh: sequential calls", sequential(routes)).await??;
-    progress(&format!(
-        "mesh: {CALLERS} callers, {LOAD_ROUNDS} × {} s on each path",
-        (LOAD_WARMUP + LOAD_WINDOW).as_secs_f64()
-    ));
-    let loads = load(routes).await?;
+    // Per route, a load per count of callers.
+    let mut loads: Vec<Vec<Load>> = routes.iter().map(|_| Vec::new()).collect();
+    for callers in CALLERS {
+        progress(&format!(
+            "mesh: {callers} callers, {} × {} s on each path",
+            LOAD_ROUNDS.get(),
+            (LOAD_WARMUP.get() + LOAD_WINDOW.get()).as_secs_f64()
+        ));
+        for (per_route, load) in loads.iter_mut().zip(load(routes, callers).await?) {
+            per_route.push(load);
+        }
+    }
     let mut figures = Vec::new();
-    for ((route, samples), load) in routes.iter().zip(latencies).zip(loads) {
+    for ((route, samples), loads) in routes.iter().zip(latencies).zip(loads) {
         let f = Figures {
             p50: quantile(&samples, 0.5),
             p99: quantile(&samples, 0.99),
-            rate: load.rate,
-            load_p50: quantile(&load.latencies, 0.5),
-            usage: load.usage,
+            rates: loads.iter().map(|l| l.rate).collect(),
+            load_p50: quantile(&loads[0].latencies, 0.5),
+            usage: loads[0].usage,
         };
+        let rates: Vec<String> = f.rates.iter().map(|r| format!("{r:.0}")).collect();
         progress(&format!(
-            "mesh: {:<34} p50 {:>9}  p99 {:>9}  {:>7.0} calls/s (p50 {} with {CALLERS} callers); per call, \
+            "mesh: {:<34} p50 {:>9}  p99 {:>9}  {} calls/s with {} callers (p50 {} with {}); per call, \
              client / hop / sidecar: CPU {} µs, context switches {}",
             route.name(),
             fmt_duration(f.p50),
             fmt_duration(f.p99),
-            f.rate,
+            rates.join(" / "),
+            callers_text(" / "),
             fmt_duration(f.load_p50),
+            CALLERS[0],
             fmt_usage(&f.usage, " / ", |u| u.cpu_us),
             fmt_usage(&f.usage, " / ", |u| u.switches),
         ));
@@ -270,20 +274,26 @@ async fn run(routes: &[Route]) -> anyhow::Result<Vec<Figures>> {
     Ok(figures)
 }
 
+/// `32 / 256`, with `sep`.
+fn callers_text(sep: &str) -> String {
+    CALLERS.map(|n| n.to_string()).join(sep)
+}
+
 /// One connection per route, one call at a time; the routes take turns every PER_ROUND calls.
 async fn sequential(routes: &[Route]) -> anyhow::Result<Vec<Vec<Duration>>> {
+    let (warmup, rounds, per_round) = (WARMUP.get(), ROUNDS.get(), PER_ROUND.get());
     let mut callers = Vec::with_capacity(routes.len());
     for route in routes {
         let mut caller = route.connect().await?;
-        for _ in 0..WARMUP {
+        for _ in 0..warmup {
             caller.call(PARAMS).await.with_context(|| route.name())?;
         }
         callers.push(caller);
     }
-    let mut samples = vec![Vec::with_capacity(ROUNDS * PER_ROUND); routes.len()];
-    for _ in 0..ROUNDS {
+    let mut samples = vec![Vec::with_capacity(rounds * per_round); routes.len()];
+    for _ in 0..rounds {
         for ((caller, route), samples) in callers.iter_mut().zip(routes).zip(&mut samples) {
-            for _ in 0..PER_ROUND {
+            for _ in 0..per_round {
                 let sent = Instant::now();
                 caller.call(PARAMS).await.with_context(|| route.name())?;
                 samples.push(sent.elapsed());
@@ -300,12 +310,13 @@ struct Load {
     usage: [Option<Usage>; 3],
 }
 
-/// CALLERS connections per route, the routes taking turns for LOAD_ROUNDS rounds.
-async fn load(routes: &[Route]) -> anyhow::Result<Vec<Load>> {
+/// `callers` connections per route, the routes taking turns for LOAD_ROUNDS rounds.
+async fn load(routes: &[Route], callers: usize) -> anyhow::Result<Vec<Load>> {
+    let (rounds, window) = (LOAD_ROUNDS.get(), LOAD_WINDOW.get());
     let mut pools = Vec::with_capacity(routes.len());
     for route in routes {
-        let mut pool = Vec::with_capacity(CALLERS);
-        for _ in 0..CALLERS {
+        let mut pool = Vec::with_capacity(callers);
+        for _ in 0..callers {
             pool.push(route.connect().await?);
         }
         pools.push(pool);
@@ -314,10 +325,10 @@ async fn load(routes: &[Route]) -> anyhow::Result<Vec<Load>> {
         routes.iter().map(|_| Load { rate: 0.0, latencies: Vec::new(), usage: [Some(Usage::default()); 3] }).collect();
     // All calls of the rounds (warm-ups too), which the CPU time is spread over.
     let mut calls = vec![0u64; routes.len()];
-    for _ in 0..LOAD_ROUNDS {
+    for _ in 0..rounds {
         for (i, route) in routes.iter().enumerate() {
-            let limit = LOAD_WARMUP + LOAD_WINDOW + Duration::from_secs(10);
-            let what = format!("mesh: {CALLERS} callers {}", route.name());
+            let limit = LOAD_WARMUP.get() + window + Duration::from_secs(10);
+            let what = format!("mesh: {callers} callers {}", route.name());
             let pids = [Some(std::process::id()), route.hop_pid, Some(route.sidecar_pid)];
             let before = pids.map(|pid| pid.and_then(usage));
             let (pool, samples, all) =
@@ -336,7 +347,7 @@ async fn load(routes: &[Route]) -> anyhow::Result<Vec<Load>> {
             calls[i] += all;
         }
     }
-    let seconds = (LOAD_WINDOW * LOAD_ROUNDS as u32).as_secs_f64();
+    let seconds = (window * rounds as u32).as_secs_f64();
     for (load, calls) in loads.iter_mut().zip(calls) {
         load.rate /= seconds;
         for usage in &mut load.usage {
@@ -350,13 +361,13 @@ async fn load(routes: &[Route]) -> anyhow::Result<Vec<Load>> {
 /// back for the next round, the latencies of the calls that ended in the window, and how many
 /// calls there were in all.
 async fn load_round(callers: Vec<Caller>) -> anyhow::Result<(Vec<Caller>, Vec<Duration>, u64)> {
-    let opens = Instant::now() + LOAD_WARMUP;
-    let closes = opens + LOAD_WINDOW;
+    let opens = Instant::now() + LOAD_WARMUP.get();
+    let closes = opens + LOAD_WINDOW.get();
     // Dropping the set (on error or timeout) aborts the callers still running.
     let mut tasks = JoinSet::new();
     for mut caller in callers {
         tasks.spawn(async move {
-            let mut samples = Vec::with_capacity(8192);
+            let mut samples = Vec::with_capacity(1024);
             let mut calls = 0u64;
             loop {
                 let sent = Instant::now();
@@ -372,7 +383,7 @@ async fn load_round(callers: Vec<Caller>) -> anyhow::Result<(Vec<Caller>, Vec<Du
             }
         });
     }
-    let (mut back, mut all, mut total) = (Vec::with_capacity(CALLERS), Vec::new(), 0);
+    let (mut back, mut all, mut total) = (Vec::new(), Vec::new(), 0);
     while let Some(joined) = tasks.join_next().await {
         let (caller, samples, calls) = joined??;
         back.push(caller);
@@ -428,86 +439,81 @@ fn table(routes: &[Route], figures: &[Figures]) -> Table {
     };
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     let p50_ratio = |f: &Figures, reference: &Figures| f.p50.as_secs_f64() / reference.p50.as_secs_f64().max(1e-9);
-    let rate_ratio = |f: &Figures, reference: &Figures| f.rate / reference.rate.max(1e-9);
+    let rate_ratio = |f: &Figures, reference: &Figures, k: usize| f.rates[k] / reference.rates[k].max(1e-9);
+    let none = || vec!["-".to_string(); CALLERS.len()];
     let mut rows = Vec::new();
     for (route, f) in routes.iter().zip(figures) {
         let (proxy, direct) = (find(route.transport, Via::Proxy), find(route.transport, Via::Direct));
-        let verdict = |met: bool| if met { "met" } else { "MISSED" };
-        let [p50_proxy, rate_proxy] = match proxy {
+        let (p50_proxy, rates_proxy) = match proxy {
             Some(r) if route.via == Via::Pm => {
-                let (p, t) = (p50_ratio(f, r), rate_ratio(f, r));
-                [
-                    format!("{} (goal ≤ {P50_GOAL}x: {})", fmt_ratio(p), verdict(p <= P50_GOAL)),
-                    format!("{} (goal ≥ {RATE_GOAL}x: {})", fmt_ratio(t), verdict(t >= RATE_GOAL)),
-                ]
+                let p = p50_ratio(f, r);
+                let rates = (0..CALLERS.len()).map(|k| {
+                    let t = rate_ratio(f, r, k);
+                    format!("{} (goal ≥ {RATE_GOAL}x: {})", fmt_ratio(t), verdict(t >= RATE_GOAL))
+                });
+                (format!("{} (goal ≤ {P50_GOAL}x: {})", fmt_ratio(p), verdict(p <= P50_GOAL)), rates.collect())
             }
-            _ => ["-".to_string(), "-".to_string()],
+            _ => ("-".to_string(), none()),
         };
         let [p50_direct, rate_direct] = match direct {
-            Some(r) if route.via != Via::Direct => [fmt_ratio(p50_ratio(f, r)), fmt_ratio(rate_ratio(f, r))],
+            Some(r) if route.via != Via::Direct => [fmt_ratio(p50_ratio(f, r)), fmt_ratio(rate_ratio(f, r, 0))],
             _ => ["-".to_string(), "-".to_string()],
         };
         let added = direct.map_or("-".to_string(), |d| {
             if route.via == Via::Direct { "-".to_string() } else { format!("{:+.0} µs", us(f.p50) - us(d.p50)) }
         });
-        rows.push(vec![
-            route.transport.to_string(),
-            route.what.to_string(),
-            fmt_duration(f.p50),
-            fmt_duration(f.p99),
-            added,
-            format!("{:.0}", f.rate),
-            fmt_duration(f.load_p50),
-            fmt_usage(&f.usage, " + ", |u| u.cpu_us),
-            p50_proxy,
-            rate_proxy,
-            p50_direct,
-            rate_direct,
-        ]);
+        let mut row =
+            vec![route.transport.to_string(), route.what.to_string(), fmt_duration(f.p50), fmt_duration(f.p99), added];
+        row.extend(f.rates.iter().map(|rate| format!("{rate:.0}")));
+        row.extend([fmt_duration(f.load_p50), fmt_usage(&f.usage, " + ", |u| u.cpu_us), p50_proxy]);
+        row.extend(rates_proxy);
+        row.extend([p50_direct, rate_direct]);
+        rows.push(row);
     }
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
-    let sequential = ROUNDS * PER_ROUND;
+    let sequential = ROUNDS.get() * PER_ROUND.get();
+    let first = CALLERS[0];
+    let mut header: Vec<String> = ["transport", "path", "p50", "p99", "p50 - direct"].map(str::to_string).into();
+    header.extend(CALLERS.map(|n| format!("calls/s, {n} callers")));
+    header.extend([
+        format!("p50, {first} callers"),
+        format!("CPU µs/call ({first} callers): client + hop + sidecar"),
+        "p50 vs proxy".into(),
+    ]);
+    header.extend(CALLERS.map(|n| format!("calls/s vs proxy, {n}")));
+    header.extend(["p50 vs direct".into(), format!("calls/s vs direct, {first}")]);
     Table {
         title: format!("mesh: one `echo` call, params {PARAMS}: direct, through a bare proxy, through pm"),
-        header: [
-            "transport",
-            "path",
-            "p50",
-            "p99",
-            "p50 - direct",
-            &format!("calls/s, {CALLERS} callers"),
-            &format!("p50, {CALLERS} callers"),
-            "CPU µs/call: client + hop + sidecar",
-            "p50 vs proxy",
-            "calls/s vs proxy",
-            "p50 vs direct",
-            "calls/s vs direct",
-        ]
-        .map(str::to_string)
-        .into(),
+        header,
         rows,
+        words: vec![0, 1],
         notes: vec![
             format!(
-                "p50/p99: one connection, one call at a time, {sequential} calls per path after {WARMUP} warm-up; \
-                 calls/s: {CALLERS} connections, each one call at a time, {LOAD_ROUNDS} windows of {} s after {} ms \
-                 warm-up each; the paths take turns, so all see the same machine (absolute latencies may differ \
-                 several-fold between runs on a virtual machine, which wakes idle CPUs slowly: compare within a run)",
-                LOAD_WINDOW.as_secs_f64(),
-                LOAD_WARMUP.as_millis()
+                "p50/p99: one connection, one call at a time, {sequential} calls per path after {} warm-up; \
+                 calls/s: {} connections, each one call at a time, {} windows of {} s after {} ms warm-up each; the \
+                 paths take turns, so all see the same machine (absolute latencies may differ several-fold between \
+                 runs on a virtual machine, which wakes idle CPUs slowly: compare within a run)",
+                WARMUP.get(),
+                callers_text(" or "),
+                LOAD_ROUNDS.get(),
+                LOAD_WINDOW.get().as_secs_f64(),
+                LOAD_WARMUP.get().as_millis()
             ),
             format!(
-                "this machine has {cpus} CPUs, shared by the client (pm-bench, {CALLERS} tasks), pm or the proxy, \
-                 and the echo sidecar: the calls/s are bound by CPU, not by the path alone"
+                "this machine has {cpus} CPUs, shared by the client (pm-bench, one task per connection), pm or the \
+                 proxy, and the echo sidecar: the calls/s are bound by CPU, not by the path alone"
             ),
-            "CPU µs/call: CPU time (schedstat) of the client (pm-bench), the hop (pm's daemon or the proxy) and \
-             the echo sidecar during the calls/s rounds, divided by their calls"
-                .to_string(),
+            format!(
+                "CPU µs/call: CPU time (schedstat) of the client (pm-bench), the hop (pm's daemon or the proxy) and \
+                 the echo sidecar during the calls/s rounds with {first} callers, divided by their calls"
+            ),
             "tcp: every hop is tcp (the proxy reaches the sidecar over tcp; `echo-tcp` registered over the \
              daemon's tcp listener); `sidecar on unix`: pm over tcp, routed to `echo` on the daemon's unix socket"
                 .to_string(),
             format!(
                 "goals (the issue's): through pm, p50 within {P50_GOAL}x of the bare proxy and calls/s at least \
-                 {RATE_GOAL}x of it"
+                 {RATE_GOAL}x of it, with {} callers",
+                callers_text(" and ")
             ),
             "@akala/pm routed calls, measured elsewhere (quoted, not measured here): p50 0.34–0.46 ms, \
              ~12,500 calls/s with 16 callers"

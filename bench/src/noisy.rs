@@ -15,7 +15,7 @@
 use crate::caller::{Caller, Endpoint};
 use crate::mesh::sibling;
 use crate::pm::{Pm, within};
-use crate::{Row, fmt_duration, fmt_ratio, progress, quantile};
+use crate::{Row, Size, fmt_duration, fmt_ratio, progress, quantile, verdict};
 use anyhow::Context;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, ErrorKind, Write};
@@ -30,13 +30,13 @@ const ECHO: &str = "noisy-echo";
 const DEAF: &str = "noisy-deaf";
 const PARAMS: &str = r#"["hello"]"#;
 /// The caller's calls: a warm-up, then CALLS timed ones alone and as many with the neighbours.
-const WARMUP: usize = 200;
-const CALLS: usize = 5000;
+const WARMUP: Size<usize> = Size::new(200, 20);
+const CALLS: Size<usize> = Size::new(5000, 200);
 /// Bounds of the noisy run: each call, and all of them (the last call may add CALL_TIMEOUT).
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 const BUDGET: Duration = Duration::from_secs(15);
 /// The neighbours' head start, to fill whatever buffers they can before the caller measures.
-const HEAD_START: Duration = Duration::from_secs(1);
+const HEAD_START: Size<Duration> = Size::new(Duration::from_secs(1), Duration::from_millis(200));
 /// The flooder writes its calls this many at a time.
 const FLOOD_CHUNK: usize = 256;
 /// The deaf sidecar's caller: DEAF_FILL calls at once, more than pm can queue for a sidecar
@@ -91,40 +91,41 @@ struct Comparison {
 }
 
 async fn compare(socket: &Path) -> anyhow::Result<Comparison> {
+    let calls = CALLS.get();
     let endpoint = Endpoint::Unix(socket.into());
     let method = format!("{ECHO}.echo");
     let mut caller = within(CALL_TIMEOUT, "noisy: connecting", Caller::connect(&endpoint, &method, None)).await??;
-    for _ in 0..WARMUP {
+    for _ in 0..WARMUP.get() {
         within(CALL_TIMEOUT, "noisy: warm-up call", caller.call(PARAMS)).await??;
     }
-    let mut alone = Vec::with_capacity(CALLS);
-    for _ in 0..CALLS {
+    let mut alone = Vec::with_capacity(calls);
+    for _ in 0..calls {
         let sent = Instant::now();
         within(CALL_TIMEOUT, "noisy: call alone", caller.call(PARAMS)).await??;
         alone.push(sent.elapsed());
     }
-    progress(&format!("noisy: {CALLS} calls alone; now with a flooder and a deaf sidecar"));
+    progress(&format!("noisy: {calls} calls alone; now with a flooder and a deaf sidecar"));
     let neighbours = Neighbours::start(socket, &method)?;
-    tokio::time::sleep(HEAD_START).await;
-    let (mut noisy, mut stalled) = (Vec::with_capacity(CALLS), None);
+    tokio::time::sleep(HEAD_START.get()).await;
+    let (mut noisy, mut stalled) = (Vec::with_capacity(calls), None);
     let started = Instant::now();
-    while noisy.len() < CALLS {
+    while noisy.len() < calls {
         if started.elapsed() > BUDGET {
-            stalled = Some(format!("gave up after {} s with {} of {CALLS} calls", BUDGET.as_secs(), noisy.len()));
+            stalled = Some(format!("gave up after {} s with {} of {calls} calls", BUDGET.as_secs(), noisy.len()));
             break;
         }
         let sent = Instant::now();
         match tokio::time::timeout(CALL_TIMEOUT, caller.call(PARAMS)).await {
             Ok(Ok(())) => noisy.push(sent.elapsed()),
             Ok(Err(e)) => {
-                stalled = Some(format!("call {} of {CALLS} failed: {e:#}", noisy.len() + 1));
+                stalled = Some(format!("call {} of {calls} failed: {e:#}", noisy.len() + 1));
                 break;
             }
             Err(_) => {
                 // Its real latency is longer: figures that include it are lower bounds.
                 noisy.push(CALL_TIMEOUT);
                 stalled =
-                    Some(format!("call {} of {CALLS} had no answer within {} s", noisy.len(), CALL_TIMEOUT.as_secs()));
+                    Some(format!("call {} of {calls} had no answer within {} s", noisy.len(), CALL_TIMEOUT.as_secs()));
                 break;
             }
         }
@@ -162,14 +163,15 @@ fn rows(c: &Comparison, afterwards: &[String]) -> Vec<Row> {
         "goal ≤ {GOAL}x: {}; {} sequential `{ECHO}.echo` calls on one unix connection while a flooder pipelines \
          calls to it without reading the answers ({} written{}) and a deaf sidecar is called {DEAF_FILL} times at \
          once, then {DEAF_BURST} per {} ms, with deadline_ms {DEADLINE_MS} ({} sent; {}); ref: the same caller \
-         alone, just before ({CALLS} calls)",
-        if met { "met" } else { "MISSED" },
+         alone, just before ({} calls)",
+        verdict(met),
         c.noisy.len(),
         n.flooded,
         n.flooder_end(),
         DEAF_EVERY.as_millis(),
         n.deaf_sent,
-        n.deaf_answers()
+        n.deaf_answers(),
+        c.alone.len()
     );
     if let Some(why) = &c.stalled {
         note = format!("STALLED: {why}; {note}");

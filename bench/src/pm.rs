@@ -11,7 +11,7 @@ use std::process::{Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-/// How long `pm stop pm` may take (it stops 100 sidecars first).
+/// How long `pm stop pm` may take (it stops up to 1,000 sidecars first).
 const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A private PM_HOME and the `pm` binary. Dropping it stops the daemon and kills whatever is
@@ -71,21 +71,8 @@ impl Pm {
     /// output with the wall time from spawn to exit.
     pub async fn run_timed(&self, args: &[&str], limit: Duration) -> anyhow::Result<(Output, Duration)> {
         let mut cmd = tokio::process::Command::new(&self.bin);
-        cmd.args(args)
-            .env("PM_HOME", self.home())
-            .current_dir(self.project_dir())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let line = format!("pm {}", args.join(" "));
-        let started = Instant::now();
-        let output = within(limit, &line, cmd.output()).await?.with_context(|| format!("cannot run {line}"))?;
-        let took = started.elapsed();
-        if !output.status.success() {
-            bail!("`{line}` failed ({}): {}", output.status, String::from_utf8_lossy(&output.stderr).trim());
-        }
-        Ok((output, took))
+        cmd.args(args).env("PM_HOME", self.home()).current_dir(self.project_dir());
+        timed(cmd, &format!("pm {}", args.join(" ")), limit).await
     }
 
     pub async fn run(&self, args: &[&str], limit: Duration) -> anyhow::Result<Output> {
@@ -95,6 +82,7 @@ impl Pm {
     /// `pm start pm` (with `--listen URL` for each of `listen`), then the daemon's pid from
     /// `daemon.pid`.
     pub async fn start_daemon(&self, listen: &[&str]) -> anyhow::Result<u32> {
+        self.stopped.store(false, Ordering::SeqCst);
         let mut args = vec!["start", "pm"];
         args.extend(listen.iter().flat_map(|url| ["--listen", url]));
         self.run(&args, Duration::from_secs(20)).await?;
@@ -206,22 +194,40 @@ fn processes_with_env(entry: &str) -> Vec<u32> {
         .collect()
 }
 
+/// Runs `cmd` (no stdin, output read) to its end, bounded by `limit`; fails unless it exits 0.
+/// Returns its output and the wall time from spawn to exit. `what` names it in errors.
+pub async fn timed(
+    mut cmd: tokio::process::Command,
+    what: &str,
+    limit: Duration,
+) -> anyhow::Result<(Output, Duration)> {
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    let started = Instant::now();
+    let output = within(limit, what, cmd.output()).await?.with_context(|| format!("cannot run {what}"))?;
+    let took = started.elapsed();
+    if !output.status.success() {
+        // The first lines say why; a failure per sidecar may give thousands.
+        const SHOWN: usize = 5;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let mut why = stderr.trim().lines().take(SHOWN).collect::<Vec<_>>().join("\n");
+        let more = stderr.trim().lines().count().saturating_sub(SHOWN);
+        if more > 0 {
+            why.push_str(&format!("\n… and {more} more lines"));
+        }
+        bail!("`{what}` failed ({}): {why}", output.status);
+    }
+    Ok((output, took))
+}
+
 /// `fut`, or an error naming `what` once `limit` has passed.
 pub async fn within<F: Future>(limit: Duration, what: &str, fut: F) -> anyhow::Result<F::Output> {
     tokio::time::timeout(limit, fut).await.map_err(|_| anyhow!("{what}: no answer within {limit:?}"))
 }
 
-/// VmRSS of a process, in bytes.
-pub fn rss_bytes(pid: u32) -> anyhow::Result<u64> {
-    let path = format!("/proc/{pid}/status");
-    let status = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).ok_or_else(|| anyhow!("no VmRSS in {path}"))?;
-    let kb: u64 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| anyhow!("cannot read {line:?} in {path}"))?;
-    Ok(kb * 1024)
+/// How many files a process has open.
+pub fn open_files(pid: u32) -> anyhow::Result<usize> {
+    let dir = format!("/proc/{pid}/fd");
+    Ok(std::fs::read_dir(&dir).with_context(|| format!("cannot read {dir}"))?.count())
 }
 
 /// The sum of the numbers after each of `keys` at the start of a line (of /proc/PID/status).

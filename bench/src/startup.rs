@@ -1,126 +1,72 @@
-//! Measure 1: start-up of 100 sidecars in a 5-level dependency graph, until all are ready.
+//! Measure 1: start-up of 100 sidecars until all are ready, in two shapes: independent, and in 5
+//! levels of 20, each depending on all 20 of the level below.
 //!
-//! pm: one `pm start -f pm.toml` (the CLI answers once every autostart sidecar is ready), over a
-//! project of 5 levels × 20 `sleep 1000` sidecars with `ready = "started"`, each depending on all
-//! 20 of the level below. Reference: the harness spawns the same 100 processes itself, level by
-//! level, each spawn complete (exec done, pid known) before the next level: the physical floor.
+//! pm: one `pm start -f pm.toml` (the CLI answers once every autostart sidecar is ready) of
+//! `sleep 1000` sidecars with `ready = "started"`. Reference: the harness spawns the same 100
+//! processes itself, in dependency order, each spawn complete (exec done, pid known) before the
+//! next: the physical floor (see `graph`).
 
-use crate::pm::{Children, Pm, spawn_sleep, within};
-use crate::{Row, fmt_duration, median, progress, ratio};
-use anyhow::{Context, bail};
-use pm_client::{Client, PmApiClient};
-use pm_protocol::State;
-use std::time::{Duration, Instant};
+use crate::graph::{Graph, Shape};
+use crate::pm::Pm;
+use crate::rss::Memory;
+use crate::{Row, Size, fmt_duration, median, progress, ratio, ratio_goal};
+use anyhow::Context;
+use pm_client::Client;
+use std::time::Duration;
 
-const LEVELS: usize = 5;
-const WIDTH: usize = 20;
-const ROUNDS: usize = 5;
-/// The sidecars it leaves running.
-pub const SIDECARS: usize = LEVELS * WIDTH;
+const ROUNDS: Size<usize> = Size::new(5, 1);
+/// The sidecars it leaves running: the 5 levels.
+pub const SIDECARS: usize = 100;
+/// The issue's goal for the independent ones, against the floor.
+const FLAT_GOAL: f64 = 1.5;
 
-fn name(level: usize, i: usize) -> String {
-    format!("l{level}-s{i:02}")
+/// Both shapes, the independent ones first (then deleted); leaves the 5 levels running for the
+/// measures that follow. Also returns the daemon's memory right after the first start of the
+/// independent ones (later rounds change it: see `rss`).
+pub async fn measure(pm: &Pm, client: &Client) -> anyhow::Result<(Vec<Row>, Memory)> {
+    let (flat, first) = rounds(pm, client, Graph { shape: Shape::Flat, n: SIDECARS }, Some(FLAT_GOAL)).await?;
+    pm.run(&["delete", "--all", "--force"], Duration::from_secs(60)).await?;
+    let (levels, _) = rounds(pm, client, Graph { shape: Shape::Dense, n: SIDECARS }, None).await?;
+    Ok((vec![flat, levels], first))
 }
 
-/// The project file: level 0 has no dependencies, each sidecar of level L depends on all of L-1.
-fn project() -> String {
-    let mut toml = String::new();
-    for level in 0..LEVELS {
-        let deps: Vec<String> =
-            if level == 0 { Vec::new() } else { (0..WIDTH).map(|i| format!("\"{}\"", name(level - 1, i))).collect() };
-        for i in 0..WIDTH {
-            toml.push_str(&format!(
-                "[sidecars.{}]\ncommand = [\"sleep\", \"1000\"]\nready = \"started\"\ndepends_on = [{}]\n\n",
-                name(level, i),
-                deps.join(", ")
-            ));
-        }
-    }
-    toml
-}
-
-/// Runs the rounds; leaves the 100 sidecars running for the measures that follow. Also returns
-/// the daemon's RSS right after the first start (later rounds change it: see `rss`).
-pub async fn measure(pm: &Pm, client: &Client) -> anyhow::Result<(Vec<Row>, u64)> {
-    let file = pm.project_dir().join("pm.toml");
-    std::fs::write(&file, project()).with_context(|| format!("cannot write {}", file.display()))?;
-    let file = file.to_string_lossy().into_owned();
-
+/// The rounds of one graph, pm's then the floor's; leaves its sidecars running.
+async fn rounds(pm: &Pm, client: &Client, graph: Graph, goal: Option<f64>) -> anyhow::Result<(Row, Memory)> {
+    let (file, _) = graph.write(pm)?;
+    let rounds = ROUNDS.get();
     let mut pm_times = Vec::new();
-    let mut rss_first = 0;
-    for round in 0..ROUNDS {
+    let mut first = Memory::default();
+    for round in 0..rounds {
         if round > 0 {
             pm.run(&["stop", "--all"], Duration::from_secs(60)).await?;
         }
         let (_, took) = pm.run_timed(&["start", "-f", &file], Duration::from_secs(60)).await?;
-        check_all_ready(client).await?;
-        progress(&format!("start-up round {}: pm start -f pm.toml took {}", round + 1, fmt_duration(took)));
+        graph.check_ready(client).await.context("after pm start -f")?;
+        progress(&format!(
+            "start-up, {}, round {}: pm start -f pm.toml took {}",
+            graph.describe(),
+            round + 1,
+            fmt_duration(took)
+        ));
         pm_times.push(took);
         if round == 0 {
-            rss_first = crate::rss::sample(pm).await?;
+            first = crate::rss::sample(pm).await?;
         }
     }
-
-    let mut ref_times = Vec::new();
-    for _ in 0..ROUNDS {
-        ref_times.push(spawn_levels()?);
-    }
+    let ref_times = (0..rounds).map(|_| graph.spawn_floor()).collect::<anyhow::Result<Vec<_>>>()?;
 
     let (pm_med, ref_med) = (median(&pm_times), median(&ref_times));
-    let rows = vec![Row {
-        measure: format!("start-up, {SIDECARS} sidecars in {LEVELS} levels"),
+    let goal = goal.map_or(String::new(), |goal| format!("{}; ", ratio_goal(pm_med, ref_med, goal)));
+    let row = Row {
+        measure: format!("start-up, {}", graph.describe()),
         pm: fmt_duration(pm_med),
         reference: fmt_duration(ref_med),
         ratio: ratio(pm_med, ref_med),
         note: format!(
-            "`pm start -f pm.toml` until all ready, median of {ROUNDS} (1st, defs new: {}); `sleep 1000`, \
-             ready=started, each dep on all 20 below; ref: harness spawns them level by level",
+            "{goal}`pm start -f pm.toml` until all ready, median of {rounds} (1st, defs new: {}); `sleep 1000`, \
+             ready=started; ref: harness spawns them in dependency order",
             fmt_duration(pm_times[0])
         ),
-    }];
-    Ok((rows, rss_first))
-}
-
-/// The physical floor: spawn the 100 processes directly, in level order.
-fn spawn_levels() -> anyhow::Result<Duration> {
-    let mut children = Children::default();
-    let started = Instant::now();
-    for _level in 0..LEVELS {
-        // Each spawn returns once exec has happened, so a level is complete when the loop ends.
-        for _ in 0..WIDTH {
-            children.push(spawn_sleep()?);
-        }
-    }
-    Ok(started.elapsed())
-}
-
-/// Checks that all 100 are ready and that each level was started no earlier than the one below.
-async fn check_all_ready(client: &Client) -> anyhow::Result<()> {
-    let statuses = within(Duration::from_secs(10), "pm.status", client.daemon().status(None)).await??;
-    let not_ready: Vec<String> = statuses
-        .iter()
-        .filter(|s| s.state != State::Ready || s.pid.is_none())
-        .map(|s| format!("{} is {}", s.name, s.state))
-        .collect();
-    if statuses.len() != SIDECARS || !not_ready.is_empty() {
-        bail!(
-            "after pm start: {} instances, not ready: {}",
-            statuses.len(),
-            not_ready.into_iter().take(5).collect::<Vec<_>>().join(", ")
-        );
-    }
-    let started = |level: usize| {
-        let prefix = format!("l{level}-");
-        statuses.iter().filter(move |s| s.name.starts_with(&prefix)).filter_map(|s| s.started_at_ms)
     };
-    for level in 1..LEVELS {
-        let (first, last_below) = (started(level).min(), started(level - 1).max());
-        if first < last_below {
-            progress(&format!(
-                "warning: level {level} started at {first:?} ms, before level {} ended at {last_below:?}",
-                level - 1
-            ));
-        }
-    }
-    Ok(())
+    Ok((row, first))
 }

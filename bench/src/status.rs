@@ -3,21 +3,22 @@
 //! same binary, the cost of starting that process at all.
 
 use crate::pm::Pm;
-use crate::{Row, fmt_duration, median, progress, quantile, ratio};
+use crate::{Row, Size, fmt_duration, median, progress, quantile, ratio};
 use anyhow::bail;
 use std::time::Duration;
 
-const WARMUP: usize = 5;
-const RUNS: usize = 50;
+const WARMUP: Size<usize> = Size::new(5, 1);
+const RUNS: Size<usize> = Size::new(50, 3);
 
 pub async fn measure(pm: &Pm) -> anyhow::Result<Vec<Row>> {
-    for _ in 0..WARMUP {
+    let runs = RUNS.get();
+    for _ in 0..WARMUP.get() {
         pm.run(&["status"], Duration::from_secs(10)).await?;
         pm.run(&["--version"], Duration::from_secs(10)).await?;
     }
     // Interleaved, so that both see the same machine.
-    let (mut status, mut version) = (Vec::with_capacity(RUNS), Vec::with_capacity(RUNS));
-    for _ in 0..RUNS {
+    let (mut status, mut version) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
+    for _ in 0..runs {
         status.push(pm.run_timed(&["status"], Duration::from_secs(10)).await?.1);
         version.push(pm.run_timed(&["--version"], Duration::from_secs(10)).await?.1);
     }
@@ -47,10 +48,10 @@ pub async fn measure(pm: &Pm) -> anyhow::Result<Vec<Row>> {
             "median",
             0.5,
             format!(
-                "real CLI process, {RUNS} runs; ref: `pm --version` (process start floor); \
+                "real CLI process, {runs} runs; ref: `pm --version` (process start floor); \
                  PM2 `pm2 ls` ~0.3-0.4 s quoted, not measured here"
             ),
         ),
-        row("p95", 0.95, format!("same {RUNS} runs; ref: p95 of `pm --version`")),
+        row("p95", 0.95, format!("same {runs} runs; ref: p95 of `pm --version`")),
     ])
 }
