@@ -80,6 +80,8 @@ fn a_process_compose_file_runs_its_processes_as_their_conditions_and_probes_say(
     wait_state(&pm, &["store", "api-0", "api-1", "worker", "report-schedule"], "ready");
     assert_eq!(state(&pm, "seed"), "exited", "the store answered when the seed ran");
     assert_eq!((state(&pm, "report"), state(&pm, "legacy")), ("stopped".into(), "stopped".into()));
+    // Ready may come before a replica's shell has written its line.
+    wait_until("the seed and both replicas wrote their lines", Duration::from_secs(10), || record(&pm).len() >= 3);
     let mut lines = record(&pm);
     assert_eq!(lines.first().map(String::as_str), Some("seeded by seed"), "{lines:?}");
     lines.sort();
@@ -112,10 +114,14 @@ fn a_phpeek_file_runs_its_hooks_and_processes_in_phpeeks_order() {
     wait_state(&pm, &["pre-start-migrate", "post-start-warm-cache"], "exited");
     assert_eq!(state(&pm, "horizon"), "stopped", "not `enabled: true`");
     assert_eq!(state(&pm, "report"), "stopped", "started by its schedule only");
-    // The migration ran first; the app found the cache answering.
+    // The migration ran first; the app found the cache answering. Ready means started: the
+    // app's shell may not have written its line yet.
+    wait_until("the app and the warm-up wrote their lines", Duration::from_secs(10), || {
+        let lines = record(&pm);
+        lines.iter().any(|l| l == "app testing") && lines.iter().any(|l| l == "warmed")
+    });
     let lines = record(&pm);
     assert_eq!(lines.first().map(String::as_str), Some("migrated"), "{lines:?}");
-    assert!(lines.iter().any(|l| l == "app testing") && lines.iter().any(|l| l == "warmed"), "{lines:?}");
 
     pm.ok(&["stop", "app"]);
     assert!(record(&pm).iter().any(|l| l == "draining"), "the pre_stop_hook ran");

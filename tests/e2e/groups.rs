@@ -2,6 +2,7 @@
 //! everything or everything in a state.
 
 use crate::support::*;
+use std::time::Duration;
 
 fn project(pm: &Pm) -> String {
     let text = "[sidecars.a]\ncommand = \"sleep 1000\"\ngroups = [\"web\"]\n\
@@ -70,8 +71,9 @@ fn delete_by_state_and_delete_all_ask_unless_forced() {
     let _daemon = pm.daemon(&[]);
     let file = project(&pm);
     pm.ok(&["start", "-f", &file]);
+    // Ready once started (the default), then it exits 3 and is not restarted.
     let _ = pm.run(&["start", "d"]);
-    assert_eq!(state(&pm, "d"), "failed");
+    wait_until("d failed", Duration::from_secs(10), || state(&pm, "d") == "failed");
     // No terminal to ask on: refused, and nothing is deleted.
     let err = pm.fails(&["delete", "--state", "failed"]);
     assert!(err.contains("pass --force") && err.contains("(d)"), "{err}");
