@@ -116,22 +116,33 @@ pub enum DaemonError {
     Io { action: &'static str, path: String, source: std::io::Error },
 }
 
-/// Raises the soft limit on open files to the hard limit: every connection and every sidecar's
-/// pipes cost descriptors, and running out would lock even the owner out. Returns the limit.
+/// Raises the limit on open files as far as it may go: to the kernel's ceiling (`fs.nr_open`)
+/// where the daemon may raise its hard limit (root), else the soft limit to the hard one. Every
+/// sidecar's pipes and every connection cost descriptors (10,000 sidecars take some 30,000), and
+/// running out would lock even the owner out. Returns the limit.
 fn raise_fd_limit() -> Option<u64> {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    match getrlimit(Resource::RLIMIT_NOFILE) {
-        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
-            Ok(()) => Some(hard),
-            Err(e) => {
-                tracing::warn!("cannot raise the open-file limit from {soft} to {hard}: {e}");
-                Some(soft)
-            }
-        },
-        Ok((soft, _)) => Some(soft),
+    let (soft, hard) = match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok(limits) => limits,
         Err(e) => {
             tracing::warn!("cannot read the open-file limit: {e}");
-            None
+            return None;
+        }
+    };
+    let ceiling = std::fs::read_to_string("/proc/sys/fs/nr_open").ok().and_then(|n| n.trim().parse::<u64>().ok());
+    if let Some(ceiling) = ceiling.filter(|&c| c > hard)
+        && setrlimit(Resource::RLIMIT_NOFILE, ceiling, ceiling).is_ok()
+    {
+        return Some(ceiling);
+    }
+    if soft >= hard {
+        return Some(soft);
+    }
+    match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+        Ok(()) => Some(hard),
+        Err(e) => {
+            tracing::warn!("cannot raise the open-file limit from {soft} to {hard}: {e}");
+            Some(soft)
         }
     }
 }
