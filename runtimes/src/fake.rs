@@ -141,11 +141,11 @@ impl Runtime for RecordingRuntime {
         let pid = FIRST_PID + state.spawned;
         state.spawned += 1;
         let (exit, exit_rx) = watch::channel(None);
-        let (output, output_rx) = mpsc::channel(1024);
+        let (output, output_rx) = mpsc::channel(crate::OUTPUT_CAPACITY);
         state.runs.insert(pid, Run { exit, output: Some(output) });
         state.latest.insert(spec.instance.clone(), pid);
         let handle = FakeHandle { runtime: self.clone(), instance: spec.instance, pid, exit: exit_rx };
-        Ok(Spawned { handle: Box::new(handle), output: output_rx })
+        Ok(Spawned { handle: Box::new(handle), output: crate::output_of(output_rx) })
     }
 }
 
@@ -216,7 +216,7 @@ mod tests {
         spawned.handle.sweep();
 
         assert!(within(runtime.emit("a", Stream::Stderr, "hello")).await);
-        let line = within(spawned.output.recv()).await.unwrap();
+        let line = within(futures::StreamExt::next(&mut spawned.output)).await.unwrap();
         assert_eq!((line.stream, line.line.as_str()), (Stream::Stderr, "hello"));
 
         // A wait cancelled before the exit can be resumed.
@@ -226,7 +226,7 @@ mod tests {
         assert!(!runtime.exit("a", exit), "a run exits once");
         assert_eq!(within(spawned.handle.wait()).await, exit);
         assert_eq!(within(spawned.handle.wait()).await, exit);
-        assert_eq!(within(spawned.output.recv()).await, None, "output closes on exit");
+        assert_eq!(within(futures::StreamExt::next(&mut spawned.output)).await, None, "output closes on exit");
         assert!(!within(runtime.emit("a", Stream::Stdout, "late")).await);
 
         assert_eq!(

@@ -15,6 +15,7 @@ pub use signal::{parse_signal, signal_name};
 use async_trait::async_trait;
 use nix::sys::signal::Signal;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 
@@ -60,12 +61,22 @@ pub struct Exit {
     pub signal: Option<i32>,
 }
 
+/// A run's output, line by line, in order per stream. The sender side never drops a line: it
+/// waits when the consumer is behind. It ends once every writer of the outputs has gone.
+pub type Output = Pin<Box<dyn futures::Stream<Item = OutputLine> + Send>>;
+
+/// Lines buffered between a run's writers and the consumer before the writers wait.
+pub const OUTPUT_CAPACITY: usize = 1024;
+
+/// A channel's receiving end as an [`Output`].
+pub fn output_of(mut rx: mpsc::Receiver<OutputLine>) -> Output {
+    Box::pin(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)))
+}
+
 /// A running sidecar, as returned by [`Runtime::spawn`].
 pub struct Spawned {
     pub handle: Box<dyn Handle>,
-    /// Its output, line by line, in order per stream. The sender side never drops a line: it waits
-    /// when the channel is full. The channel closes once every writer of the outputs has gone.
-    pub output: mpsc::Receiver<OutputLine>,
+    pub output: Output,
 }
 
 /// Starts sidecars.

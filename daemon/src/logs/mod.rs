@@ -9,14 +9,15 @@
 //! only: a line the disk cut short is cut back off the file.
 
 use crate::home::Home;
+use futures::{FutureExt, StreamExt};
 use pm_protocol::{LogLine, LogStream};
-use pm_runtimes::{OutputLine, Stream};
+use pm_runtimes::{Output, Stream};
 use regex::Regex;
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, oneshot};
 
 mod echo;
 mod history;
@@ -60,10 +61,11 @@ impl LogHub {
 
     /// Writes one run's output to its files until the output closes; writes whenever it has
     /// caught up, so a burst is written in large blocks and a quiet line is on disk at once.
-    pub async fn pump(&self, instance: String, mut output: mpsc::Receiver<OutputLine>, mut ready: Option<ReadyOnLine>) {
+    pub async fn pump(&self, instance: String, mut output: Output, mut ready: Option<ReadyOnLine>) {
         let mut out = LogFile::<std::fs::File>::new(self.home.log_file(&instance, LogStream::Out));
         let mut err = LogFile::<std::fs::File>::new(self.home.log_file(&instance, LogStream::Err));
-        while let Some(line) = output.recv().await {
+        let mut next = output.next().await;
+        while let Some(line) = next {
             if let Some(r) = ready.take_if(|r| r.pattern.is_match(&line.line)) {
                 let _ = r.fire.send(());
             }
@@ -82,10 +84,15 @@ impl LogHub {
             if self.live.receiver_count() > 0 {
                 let _ = self.live.send(Arc::new(LogLine { instance: instance.clone(), stream, at, line: line.line }));
             }
-            if output.is_empty() {
-                out.write().await;
-                err.write().await;
-            }
+            // The next line if it is there already; else, caught up, write before waiting.
+            next = match output.next().now_or_never() {
+                Some(line) => line,
+                None => {
+                    out.write().await;
+                    err.write().await;
+                    output.next().await
+                }
+            };
         }
         out.write().await;
         err.write().await;
@@ -316,6 +323,7 @@ fn reason(e: &io::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pm_runtimes::OutputLine;
     use std::collections::HashMap;
     use std::sync::{LazyLock, Mutex};
     use std::time::{Duration, SystemTime};
@@ -326,12 +334,12 @@ mod tests {
         let home = Home::new(dir.path());
         home.create().unwrap();
         let hub = LogHub::new(home.clone());
-        let (tx, rx) = mpsc::channel(8);
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
         let (fire, fired) = oneshot::channel();
         let ready = ReadyOnLine { pattern: Regex::new("listening on \\d+").unwrap(), fire };
         let pump = tokio::spawn({
             let hub = hub.clone();
-            async move { hub.pump("web".into(), rx, Some(ready)).await }
+            async move { hub.pump("web".into(), pm_runtimes::output_of(rx), Some(ready)).await }
         });
         let lines = [(Stream::Stdout, "booting"), (Stream::Stderr, "warn"), (Stream::Stdout, "listening on 80")];
         for (ms, (stream, line)) in (1_000..).zip(lines) {

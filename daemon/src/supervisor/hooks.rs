@@ -26,7 +26,7 @@ pub async fn run(
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
     let command = HostCommand { argv: &hook.command, env: &env, cwd: target.cwd.as_deref(), timeout: hook.timeout };
     let (tx, rx) = mpsc::channel(64);
-    let pump = ctx.logs.pump(target.instance.clone(), rx, None);
+    let pump = ctx.logs.pump(target.instance.clone(), pm_runtimes::output_of(rx), None);
     let ran = async move {
         let result = command.run(Some((&tx, name))).await.and_then(|ended| ended.success(&hook.command));
         if let Err(e) = &result {

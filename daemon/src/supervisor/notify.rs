@@ -88,7 +88,7 @@ async fn run(
     ]);
     let command = HostCommand { argv, env: &env, cwd: cwd.as_deref(), timeout: EXEC_TIMEOUT };
     let (tx, rx) = mpsc::channel(64);
-    let pump = ctx.logs.pump(n.instance.clone(), rx, None);
+    let pump = ctx.logs.pump(n.instance.clone(), pm_runtimes::output_of(rx), None);
     let ran = async move { command.run(Some((&tx, "notify"))).await.and_then(|ended| ended.success(argv)) };
     let (result, ()) = tokio::join!(ran, pump);
     result

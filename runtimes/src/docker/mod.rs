@@ -40,8 +40,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// Lines buffered between the attach reader and the consumer before the reader waits.
-const OUTPUT_CAPACITY: usize = 1024;
 /// How long the engine has to answer a ping.
 const PING_TIMEOUT: Duration = Duration::from_secs(5);
 /// Bound on one engine call that lists or removes containers outside a run.
@@ -220,11 +218,11 @@ impl DockerRuntime {
         }
         .filter(|pid| *pid > 0);
 
-        let (tx, rx) = mpsc::channel(OUTPUT_CAPACITY);
+        let (tx, rx) = mpsc::channel(crate::OUTPUT_CAPACITY);
         let pump = tokio::spawn(pump(attached.output, tx, name.to_string()));
         let handle =
             DockerHandle::start(self.docker.clone(), id.to_string(), name.to_string(), instance, pid, pump, live);
-        Ok(Spawned { handle: Box::new(handle), output: rx })
+        Ok(Spawned { handle: Box::new(handle), output: crate::output_of(rx) })
     }
 
     async fn ensure_image(&self, image: &str, policy: PullPolicy) -> Result<(), DockerError> {

@@ -6,10 +6,11 @@
 //! not: 16 MB for 1,000 silent sidecars.)
 
 use crate::{OutputLine, Stream};
+use futures::SinkExt;
+use futures::channel::mpsc;
 use std::io::ErrorKind;
 use std::time::SystemTime;
 use tokio::net::unix::pipe;
-use tokio::sync::mpsc;
 
 /// Longer lines are delivered in pieces of this many bytes, so one runaway line cannot exhaust
 /// memory. A cut may fall inside a multi-byte character, which then reads as replacement characters.
@@ -20,7 +21,7 @@ const READ_BUFFER: usize = 8 * 1024;
 
 /// Sends every line of `pipe` to `tx` until end of file. Sends wait while the channel is full, so a
 /// slow consumer slows the child down instead of losing lines.
-pub(super) async fn pump(pipe: pipe::Receiver, stream: Stream, tx: mpsc::Sender<OutputLine>) {
+pub(super) async fn pump(pipe: pipe::Receiver, stream: Stream, mut tx: mpsc::Sender<OutputLine>) {
     let mut lines = Lines::default();
     let mut cut_out = Vec::new();
     loop {
@@ -43,13 +44,13 @@ pub(super) async fn pump(pipe: pipe::Receiver, stream: Stream, tx: mpsc::Sender<
                 break;
             }
         }
-        send(&tx, stream, &mut cut_out).await;
+        send(&mut tx, stream, &mut cut_out).await;
     }
     lines.finish(&mut cut_out);
-    send(&tx, stream, &mut cut_out).await;
+    send(&mut tx, stream, &mut cut_out).await;
 }
 
-async fn send(tx: &mpsc::Sender<OutputLine>, stream: Stream, lines: &mut Vec<String>) {
+async fn send(tx: &mut mpsc::Sender<OutputLine>, stream: Stream, lines: &mut Vec<String>) {
     // With the receiver gone, keep draining: closing the pipe would kill the child with SIGPIPE.
     if tx.is_closed() {
         lines.clear();
@@ -129,6 +130,7 @@ impl Lines {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures::StreamExt;
     use std::time::Duration;
     use tokio::io::AsyncWriteExt;
 
@@ -141,7 +143,7 @@ mod tests {
         let write = tokio::spawn(async move { writer.write_all(&input).await.unwrap() });
         let collect = async {
             let mut lines = Vec::new();
-            while let Some(line) = rx.recv().await {
+            while let Some(line) = rx.next().await {
                 lines.push(line.line);
             }
             pump.await.unwrap();

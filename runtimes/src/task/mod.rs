@@ -52,7 +52,7 @@ impl Runtime for TaskRuntime {
             let known: Vec<&str> = self.names().collect();
             return Err(SpawnError::UnknownTask { instance: spec.instance, task: name, known: known.join(", ") });
         };
-        let (tx, output) = mpsc::channel(1024);
+        let (tx, output) = mpsc::channel(crate::OUTPUT_CAPACITY);
         let cancel = CancellationToken::new();
         let token = spec.env.iter().find(|(k, _)| k == "PM_TOKEN").map(|(_, v)| v.clone()).unwrap_or_default();
         let log = LogSink::new(tx);
@@ -75,6 +75,6 @@ impl Runtime for TaskRuntime {
             outcome.is_ok()
         });
         let handle = handle::TaskHandle::new(join, cancel, sink);
-        Ok(Spawned { handle: Box::new(handle), output })
+        Ok(Spawned { handle: Box::new(handle), output: crate::output_of(output) })
     }
 }

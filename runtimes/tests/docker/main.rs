@@ -4,14 +4,14 @@
 //! Without a reachable engine each test prints a loud SKIPPED line and passes, unless
 //! `PM_REQUIRE_DOCKER=1`, where that is a failure. Every await runs under a timeout.
 
+use futures::StreamExt;
 use nix::sys::signal::Signal;
 use pm_protocol::{DockerSpec, PullPolicy, RuntimeKind};
 use pm_runtimes::docker::DockerRuntime;
-use pm_runtimes::{Exit, OutputLine, Runtime, SpawnSpec, Spawned, Stream};
+use pm_runtimes::{Exit, Output, OutputLine, Runtime, SpawnSpec, Spawned, Stream};
 use std::future::Future;
 use std::io::Write;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
 
 const LIMIT: Duration = Duration::from_secs(60);
 const IMAGE: &str = "pm-test-busybox:latest";
@@ -70,10 +70,10 @@ async fn spawn(runtime: &DockerRuntime, spec: SpawnSpec) -> Spawned {
     }
 }
 
-async fn all_lines(output: &mut mpsc::Receiver<OutputLine>) -> Vec<OutputLine> {
+async fn all_lines(output: &mut Output) -> Vec<OutputLine> {
     within(async {
         let mut lines = Vec::new();
-        while let Some(line) = output.recv().await {
+        while let Some(line) = output.next().await {
             lines.push(line);
         }
         lines
@@ -127,7 +127,7 @@ async fn stop_kills_a_container_that_ignores_term_and_removes_it() {
     let Some(runtime) = engine("stop").await else { return };
     let script = "trap '' TERM; echo ready; while true; do sleep 1; done";
     let mut spawned = spawn(&runtime, sh("stop", script)).await;
-    let first = within(spawned.output.recv()).await.expect("output closed");
+    let first = within(spawned.output.next()).await.expect("output closed");
     assert_eq!(first.line, "ready");
     assert_eq!(containers(&runtime).await.len(), 1);
     let pid = spawned.handle.pid().expect("the container's main pid, as the engine's host sees it");
@@ -151,7 +151,7 @@ async fn stop_of_a_container_that_obeys_term_is_quick() {
     let Some(runtime) = engine("term").await else { return };
     let script = "trap 'echo bye; exit 0' TERM; echo ready; while true; do sleep 0.1; done";
     let mut spawned = spawn(&runtime, sh("term", script)).await;
-    assert_eq!(within(spawned.output.recv()).await.expect("output").line, "ready");
+    assert_eq!(within(spawned.output.next()).await.expect("output").line, "ready");
     let exit = within(spawned.handle.stop(Signal::SIGTERM, Duration::from_secs(30))).await;
     assert_eq!(exit, Exit { code: Some(0), signal: None });
     let rest = all_lines(&mut spawned.output).await;
@@ -167,7 +167,7 @@ fn libc_sigkill() -> i32 {
 async fn leftovers_are_the_containers_of_this_daemon_id_that_no_run_holds() {
     let Some(runtime) = engine("leftovers").await else { return };
     let mut spawned = spawn(&runtime, sh("left", "echo ready; while true; do sleep 1; done")).await;
-    assert_eq!(within(spawned.output.recv()).await.expect("output").line, "ready");
+    assert_eq!(within(spawned.output.next()).await.expect("output").line, "ready");
     assert_eq!(leftovers(&runtime).await, [], "its own run holds it");
 
     // As a restarted daemon with the same id would: list by label, then remove.

@@ -8,14 +8,14 @@ mod leftover;
 mod lifecycle;
 mod output;
 
+use futures::StreamExt;
 use nix::errno::Errno;
 use nix::sys::signal::kill;
 use nix::unistd::Pid;
 use pm_runtimes::process::ProcessRuntime;
-use pm_runtimes::{OutputLine, Runtime, SpawnError, SpawnSpec, Spawned};
+use pm_runtimes::{Output, OutputLine, Runtime, SpawnError, SpawnSpec, Spawned};
 use std::future::Future;
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -44,10 +44,10 @@ async fn spawn(spec: SpawnSpec) -> Spawned {
 }
 
 /// Every line until the output closes.
-async fn all_lines(output: &mut mpsc::Receiver<OutputLine>) -> Vec<OutputLine> {
+async fn all_lines(output: &mut Output) -> Vec<OutputLine> {
     within(async {
         let mut lines = Vec::new();
-        while let Some(line) = output.recv().await {
+        while let Some(line) = output.next().await {
             lines.push(line);
         }
         lines
@@ -55,12 +55,12 @@ async fn all_lines(output: &mut mpsc::Receiver<OutputLine>) -> Vec<OutputLine> {
     .await
 }
 
-async fn next_line(output: &mut mpsc::Receiver<OutputLine>) -> String {
-    within(output.recv()).await.expect("output closed").line
+async fn next_line(output: &mut Output) -> String {
+    within(output.next()).await.expect("output closed").line
 }
 
 /// Reads a pid the child printed.
-async fn next_pid(output: &mut mpsc::Receiver<OutputLine>) -> u32 {
+async fn next_pid(output: &mut Output) -> u32 {
     let line = next_line(output).await;
     line.trim().parse().unwrap_or_else(|_| panic!("not a pid: {line:?}"))
 }

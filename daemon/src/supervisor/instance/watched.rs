@@ -35,6 +35,6 @@ impl Actor {
         let (tx, rx) = mpsc::channel(1);
         let _ = tx.try_send(OutputLine { stream: Stream::Stdout, line, at: SystemTime::now() });
         drop(tx);
-        self.ctx.logs.pump(self.spec.name.clone(), rx, None).await;
+        self.ctx.logs.pump(self.spec.name.clone(), pm_runtimes::output_of(rx), None).await;
     }
 }
