@@ -20,7 +20,7 @@ pub async fn run(
     hook: &Hook,
     extra: &[(&str, String)],
 ) -> Result<(), String> {
-    let mut env = target.env.clone();
+    let mut env: std::collections::BTreeMap<String, String> = target.env.iter().cloned().collect();
     env.extend(hook.env.clone());
     env.insert("PM_HOOK".into(), name.into());
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));

@@ -29,7 +29,7 @@ pub use define::{MAX_DEFINITION_NAME_LEN, validate};
 use crate::store::{InstanceRecord, StateFile, Store, WriteError};
 use instance::{Command, Instance, InstanceSpec, Snapshot};
 use pm_protocol::{Definition, DefinitionInfo, InstanceStatus};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -78,7 +78,9 @@ struct Registry {
     /// Changed only through `insert` and `remove`, which keep `by_definition` in step.
     instances: BTreeMap<String, Entry>,
     /// Definition → its instances: finding them must not cost a walk over every instance.
-    by_definition: BTreeMap<String, BTreeSet<String>>,
+    /// A sorted Vec, not a BTreeSet: most definitions have one instance, and a set's first node
+    /// has room for eleven.
+    by_definition: BTreeMap<String, Vec<String>>,
     /// Definition → where it came from (`pm.sync`); none for `pm map`.
     sources: BTreeMap<String, String>,
     /// The file watches of the definitions with `watch`.
@@ -138,7 +140,10 @@ impl Registry {
     }
 
     fn insert(&mut self, name: &str, entry: Entry) {
-        self.by_definition.entry(entry.definition.clone()).or_default().insert(name.to_string());
+        let names = self.by_definition.entry(entry.definition.clone()).or_default();
+        if let Err(at) = names.binary_search_by(|n| n.as_str().cmp(name)) {
+            names.insert(at, name.to_string());
+        }
         self.instances.insert(name.to_string(), entry);
     }
 
@@ -146,7 +151,9 @@ impl Registry {
         let entry = self.instances.remove(name)?;
         self.meter.forget(name);
         if let Some(names) = self.by_definition.get_mut(&entry.definition) {
-            names.remove(name);
+            if let Ok(at) = names.binary_search_by(|n| n.as_str().cmp(name)) {
+                names.remove(at);
+            }
             if names.is_empty() {
                 self.by_definition.remove(&entry.definition);
             }

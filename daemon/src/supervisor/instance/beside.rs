@@ -6,6 +6,7 @@ use super::{Actor, Command, Phase, Run};
 use crate::supervisor::health::{Checker, Report};
 use crate::supervisor::hooks::{self, Beside};
 use crate::supervisor::probe::{self, Target};
+use futures::StreamExt;
 use futures::future::BoxFuture;
 use pm_protocol::status::Event;
 use pm_protocol::{HealthStatus, Hook, Notification, OnUnhealthy, Probe, Readiness, State};
@@ -39,7 +40,7 @@ impl Actor {
                     let e = result.err()?;
                     return Some(self.fail(format!("pre_start hook: {e}")));
                 }
-                cmd = self.rx.recv() => match cmd {
+                cmd = self.rx.next() => match cmd {
                     Some(Command::Stop(reply)) => {
                         self.publish(|s| { s.state = State::Stopped; s.reason = None; });
                         let _ = reply.send(());

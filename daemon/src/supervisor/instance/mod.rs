@@ -15,8 +15,8 @@ use super::probe::Target;
 use super::restart::{Decision, Tracker};
 use crate::logs::ReadyOnLine;
 use beside::until_passes;
-use futures::FutureExt;
 use futures::future::BoxFuture;
+use futures::{FutureExt, SinkExt, StreamExt};
 pub use history::History;
 use pm_protocol::status::{Event, now_ms};
 use pm_protocol::vars::Vars;
@@ -25,7 +25,7 @@ use pm_runtimes::{Exit, Handle, SpawnSpec, parse_signal, signal_name};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 use tokio::time::sleep_until;
 
 /// What an instance runs: its definition plus its own arguments.
@@ -121,7 +121,9 @@ pub enum Command {
 /// The supervisor's handle on an actor.
 #[derive(Clone)]
 pub struct Instance {
-    commands: mpsc::Sender<Command>,
+    /// A `futures` channel: it allocates per command, where tokio's takes a block of 32 slots
+    /// up front, for every instance.
+    commands: futures::channel::mpsc::Sender<Command>,
     status: watch::Receiver<Snapshot>,
     /// Its recent states and exits, for `pm info` only.
     history: History,
@@ -139,7 +141,7 @@ impl Instance {
     }
 
     fn spawn_as(spec: InstanceSpec, ctx: Context, initial: Snapshot) -> Instance {
-        let (commands, rx) = mpsc::channel(64);
+        let (commands, rx) = futures::channel::mpsc::channel(64);
         let (status_tx, status) = watch::channel(initial);
         let history = History::default();
         let restarts = Tracker::default();
@@ -177,7 +179,7 @@ impl Instance {
 
     /// Sends a command; an actor that has ended (deleted) ignores it.
     pub async fn send(&self, cmd: Command) {
-        let _ = self.commands.send(cmd).await;
+        let _ = self.commands.clone().send(cmd).await;
     }
 
     /// Sends a command that answers, and waits for the answer (None if the actor has ended).
@@ -198,7 +200,7 @@ struct Actor {
     ctx: Context,
     status: watch::Sender<Snapshot>,
     restarts: Tracker,
-    rx: mpsc::Receiver<Command>,
+    rx: futures::channel::mpsc::Receiver<Command>,
     history: History,
 }
 
@@ -248,7 +250,7 @@ impl Actor {
 
     async fn step(&mut self, phase: Phase) -> Phase {
         match phase {
-            Phase::Idle => match self.rx.recv().await {
+            Phase::Idle => match self.rx.next().await {
                 Some(cmd) => self.idle(cmd),
                 None => Phase::Ended,
             },
@@ -356,7 +358,7 @@ impl Actor {
         let mut target = Target {
             instance: self.spec.name.clone(),
             exec_in: None,
-            env: env.iter().cloned().collect(),
+            env: env.clone(),
             cwd: def.cwd.clone(),
             mesh: self.ctx.mesh.clone(),
         };
@@ -470,7 +472,7 @@ impl Actor {
         let waits_for_readiness = !run.ready && self.spec.def.ready != Readiness::Exited;
         tokio::select! {
             exit = run.handle.wait() => Box::pin(self.exited(run, exit)).await,
-            cmd = self.rx.recv() => match cmd {
+            cmd = self.rx.next() => match cmd {
                 Some(Command::Stop(reply)) => {
                     Box::pin(self.stop(&mut run)).await;
                     let _ = reply.send(());
@@ -543,7 +545,7 @@ impl Actor {
     async fn backoff(&mut self, until: Option<Instant>) -> Phase {
         tokio::select! {
             _ = sleep_until_or_never(until) => Phase::Launch,
-            cmd = self.rx.recv() => match cmd {
+            cmd = self.rx.next() => match cmd {
                 Some(Command::Stop(reply)) => {
                     self.publish(|s| { s.state = State::Stopped; s.reason = None; });
                     let _ = reply.send(());
@@ -571,7 +573,7 @@ impl Actor {
             _ = &mut back => {
                 self.decide("its engine not answering", false, Duration::ZERO, "the engine answers again", |_| {})
             }
-            cmd = self.rx.recv() => match cmd {
+            cmd = self.rx.next() => match cmd {
                 None => Phase::Ended,
                 Some(Command::Stop(reply)) => {
                     let _ = reply.send(());

@@ -15,7 +15,10 @@ pub async fn check(argv: &[String], target: &Target, timeout: Duration) -> Resul
                 return Err(format!("`{shown}` did not finish within {}", humantime::format_duration(timeout)));
             }
         },
-        None => HostCommand { argv, env: &target.env, cwd: target.cwd.as_deref(), timeout }.run(None).await?,
+        None => {
+            let env = target.env.iter().cloned().collect();
+            HostCommand { argv, env: &env, cwd: target.cwd.as_deref(), timeout }.run(None).await?
+        }
     };
     ended.success(argv)
 }

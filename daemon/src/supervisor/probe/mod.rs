@@ -10,7 +10,6 @@ mod tcp;
 use crate::mesh::Mesh;
 use pm_protocol::Probe;
 use pm_runtimes::ExecIn;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -20,8 +19,9 @@ pub struct Target {
     pub instance: String,
     /// Runs a command inside the run (a container); `None`: commands run on the host.
     pub exec_in: Option<ExecIn>,
-    /// For a command on the host: the instance's environment and working directory.
-    pub env: BTreeMap<String, String>,
+    /// For a command on the host: the instance's environment (as pairs: every run keeps one,
+    /// and only hooks and exec probes read it) and working directory.
+    pub env: Vec<(String, String)>,
     pub cwd: Option<PathBuf>,
     pub mesh: Mesh,
 }
