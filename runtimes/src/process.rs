@@ -98,21 +98,23 @@ impl Runtime for ProcessRuntime {
         // front, which was 2 KiB of every quiet sidecar. Readers wait once the consumer is
         // `OUTPUT_CAPACITY` lines behind (and, once the pipes fill up too, the child blocks).
         let (tx, rx) = futures::channel::mpsc::channel(OUTPUT_CAPACITY);
-        for (pipe, stream) in pipes.into_iter().flatten() {
-            tokio::spawn(output::pump(pipe, stream, tx.clone()));
-        }
+        let (out, err) = pipes;
+        tokio::spawn(output::pump(out, err, tx));
         Ok(Spawned { handle: Box::new(handle), output: Box::pin(rx) })
     }
 }
 
-/// The child's stdout and stderr as pipes that can be waited on without a buffer.
-fn readers(
-    stdout: Option<ChildStdout>,
-    stderr: Option<ChildStderr>,
-) -> std::io::Result<[Option<(pipe::Receiver, Stream)>; 2]> {
-    let out = stdout.map(|p| p.into_owned_fd().and_then(pipe::Receiver::from_owned_fd)).transpose()?;
-    let err = stderr.map(|p| p.into_owned_fd().and_then(pipe::Receiver::from_owned_fd)).transpose()?;
-    Ok([out.map(|p| (p, Stream::Stdout)), err.map(|p| (p, Stream::Stderr))])
+/// The child's stdout and stderr as pipes that can be waited on without a buffer (both are
+/// piped, so both are there).
+fn readers(stdout: Option<ChildStdout>, stderr: Option<ChildStderr>) -> std::io::Result<(output::Pipe, output::Pipe)> {
+    let open = |fd: Option<std::io::Result<std::os::fd::OwnedFd>>, stream| {
+        let fd = fd.ok_or_else(|| std::io::Error::other(format!("the child has no {stream:?} pipe")))??;
+        Ok::<_, std::io::Error>(output::Pipe::new(pipe::Receiver::from_owned_fd(fd)?, stream))
+    };
+    Ok((
+        open(stdout.map(ChildStdout::into_owned_fd), Stream::Stdout)?,
+        open(stderr.map(ChildStderr::into_owned_fd), Stream::Stderr)?,
+    ))
 }
 
 fn spawn_error(spec: &SpawnSpec, program: &str, source: std::io::Error) -> SpawnError {

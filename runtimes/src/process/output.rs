@@ -19,35 +19,58 @@ const MAX_LINE: usize = 1 << 20;
 /// One read takes up to this much: a chatty child is read in few syscalls.
 const READ_BUFFER: usize = 8 * 1024;
 
-/// Sends every line of `pipe` to `tx` until end of file. Sends wait while the channel is full, so a
-/// slow consumer slows the child down instead of losing lines.
-pub(super) async fn pump(pipe: pipe::Receiver, stream: Stream, mut tx: mpsc::Sender<OutputLine>) {
-    let mut lines = Lines::default();
-    let mut cut_out = Vec::new();
-    loop {
-        if let Err(error) = pipe.readable().await {
-            tracing::warn!(?stream, %error, "cannot read child output");
-            break;
-        }
+/// One of a run's output pipes, and the line it is in the middle of.
+pub(super) struct Pipe {
+    pipe: pipe::Receiver,
+    stream: Stream,
+    lines: Lines,
+    open: bool,
+}
+
+impl Pipe {
+    pub(super) fn new(pipe: pipe::Receiver, stream: Stream) -> Pipe {
+        Pipe { pipe, stream, lines: Lines::default(), open: true }
+    }
+
+    /// Reads what is there into `out`'s lines; at end of file or on an error, the last line too,
+    /// and the pipe is closed.
+    fn read(&mut self, out: &mut Vec<String>) {
         // In a block with no await: the buffer is not kept in the task between reads.
         let read = {
             let mut chunk = [0u8; READ_BUFFER];
-            pipe.try_read(&mut chunk).map(|n| lines.feed(&chunk[..n], &mut cut_out))
+            self.pipe.try_read(&mut chunk).map(|n| self.lines.feed(&chunk[..n], out))
         };
         match read {
+            Ok(true) => return,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => return,
             // End of file.
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => continue,
-            Err(error) => {
-                tracing::warn!(?stream, %error, "cannot read child output");
-                break;
-            }
+            Ok(false) => {}
+            Err(error) => tracing::warn!(stream = ?self.stream, %error, "cannot read child output"),
         }
-        send(&mut tx, stream, &mut cut_out).await;
+        self.lines.finish(out);
+        self.open = false;
     }
-    lines.finish(&mut cut_out);
-    send(&mut tx, stream, &mut cut_out).await;
+}
+
+/// Sends every line of a run's stdout and stderr to `tx` until both end: one task per run, not
+/// one per pipe. Sends wait while the channel is full, so a slow consumer slows the child down
+/// instead of losing lines.
+pub(super) async fn pump(mut out: Pipe, mut err: Pipe, mut tx: mpsc::Sender<OutputLine>) {
+    let mut lines = Vec::new();
+    while out.open || err.open {
+        let (ready, pipe) = tokio::select! {
+            ready = out.pipe.readable(), if out.open => (ready, &mut out),
+            ready = err.pipe.readable(), if err.open => (ready, &mut err),
+        };
+        if let Err(error) = ready {
+            tracing::warn!(stream = ?pipe.stream, %error, "cannot wait for child output");
+            pipe.open = false;
+            continue;
+        }
+        pipe.read(&mut lines);
+        let stream = pipe.stream;
+        send(&mut tx, stream, &mut lines).await;
+    }
 }
 
 async fn send(tx: &mut mpsc::Sender<OutputLine>, stream: Stream, lines: &mut Vec<String>) {
@@ -137,8 +160,10 @@ mod tests {
     /// The lines `pump` sends for `input`, written in one go into a real pipe.
     async fn lines_of(input: &[u8]) -> Vec<String> {
         let (mut writer, reader) = pipe::pipe().unwrap();
+        // stderr: a pipe that ends at once.
+        let (_, quiet) = pipe::pipe().unwrap();
         let (tx, mut rx) = mpsc::channel(16);
-        let pump = tokio::spawn(pump(reader, Stream::Stdout, tx));
+        let pump = tokio::spawn(pump(Pipe::new(reader, Stream::Stdout), Pipe::new(quiet, Stream::Stderr), tx));
         let input = input.to_vec();
         let write = tokio::spawn(async move { writer.write_all(&input).await.unwrap() });
         let collect = async {
