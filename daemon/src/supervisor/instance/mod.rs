@@ -367,6 +367,10 @@ impl Actor {
         {
             return phase;
         }
+        // The run keeps a copy only for the commands that will need it.
+        if !runs_commands(&def) {
+            target.env = Vec::new();
+        }
         // The token is issued only now, for a run that is spawned.
         let spawned = match self.ctx.runtime.spawn(self.spawn_spec(env)).await {
             Ok(s) => s,
@@ -773,6 +777,13 @@ impl Actor {
         self.history.exited(&info);
         info
     }
+}
+
+/// Whether a run's hooks or probes run commands on the host, with its environment.
+fn runs_commands(def: &Definition) -> bool {
+    !def.hooks.is_empty()
+        || matches!(def.ready, Readiness::Exec(_))
+        || def.health.as_ref().is_some_and(|h| matches!(h.probe, Probe::Exec(_)))
 }
 
 /// The definition with the instance's variables in: the template itself when they change
