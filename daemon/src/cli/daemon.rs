@@ -1,12 +1,12 @@
 //! `pm daemon`: run the daemon in the foreground until SIGTERM or Ctrl-C.
 
 use super::log_writer::Lossy;
-use tracing_subscriber::filter::Targets;
 use crate::daemon::{DaemonConfig, run as run_daemon};
 use crate::home::Home;
 use std::process::ExitCode;
 use std::time::Duration;
 use tokio::signal::unix::{SignalKind, signal};
+use tracing_subscriber::filter::Targets;
 
 #[derive(clap::Args)]
 pub struct Args {

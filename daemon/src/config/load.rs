@@ -1,5 +1,6 @@
 //! Finding, reading and checking a project file.
 
+use super::document::Document;
 use super::errors::{ConfigError, InterpolationError};
 use super::locate::{self, Seg, key};
 use super::schema::{Probe, ProjectFile};
@@ -39,6 +40,10 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Project
 /// errors and anchors relative paths; it is not read.
 pub fn parse(path: &Path, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Project, ConfigError> {
     let src = Source { file: path, text, format: Format::of(path)? };
+    // An empty YAML file (nothing but comments) is an empty project.
+    if src.format == Format::Yaml && locate::line(Format::Yaml, text, &[]).is_none() {
+        return finish(&src, DaemonSection::default(), Default::default(), Some(env));
+    }
     let probe: Probe = src.parse()?;
     if probe.akala {
         let sidecars = akala::translate(&src)?;
@@ -230,78 +235,50 @@ pub(crate) struct Source<'a> {
 }
 
 impl Source<'_> {
-    /// Deserializes the whole document, tracking the key path and the line of any error.
+    /// Deserializes the whole document, tracking the key path and the line of any error. The
+    /// format's parser reads the text (its syntax errors say where); pm's types are then read
+    /// from the parsed value, the same code for every format.
     pub(crate) fn parse<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
         if let Some(line) = too_deep(self.text) {
             let message = format!("brackets nested more than {MAX_NESTING} deep; a project file needs far fewer");
             return Err(self.parse_error(Vec::new(), Some(line), &message));
         }
-        match self.format {
-            Format::Toml => {
-                let de = toml::Deserializer::parse(self.text).map_err(|e| self.toml_error(Vec::new(), &e))?;
-                serde_path_to_error::deserialize(de).map_err(|e| {
-                    let (path, _) = locate::from_serde(e.path());
-                    self.toml_error(path, e.inner())
-                })
-            }
-            Format::Yaml => {
-                let de = serde_yaml::Deserializer::from_str(self.text);
-                serde_path_to_error::deserialize(de).map(|SingletonMaps(value)| value).map_err(|e| {
-                    let (path, known) = locate::from_serde(e.path());
-                    self.yaml_error(path, known, e.inner())
-                })
-            }
-            Format::Json => {
-                let mut de = serde_json::Deserializer::from_str(self.text);
-                let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-                    let (path, _) = locate::from_serde(e.path());
-                    self.json_error(path, e.inner())
-                })?;
-                de.end().map_err(|e| self.json_error(Vec::new(), &e))?;
-                Ok(value)
-            }
-        }
-    }
-
-    fn toml_error(&self, path: Vec<Seg>, e: &toml::de::Error) -> ConfigError {
-        let line = match e.span() {
-            Some(span) => Some(locate::line_of(self.text, span.start)),
-            None => self.line(&path),
+        let Document(document) = match self.format {
+            Format::Toml => toml::from_str(self.text).map_err(|e| self.toml_error(&e))?,
+            Format::Yaml => serde_yaml::from_str(self.text).map_err(|e| self.yaml_error(&e))?,
+            Format::Json => serde_json::from_str(self.text).map_err(|e| self.json_error(&e))?,
         };
-        self.parse_error(path, line, e.message())
+        serde_path_to_error::deserialize(document).map(|SingletonMaps(value)| value).map_err(|e| {
+            let (path, _) = locate::from_serde(e.path());
+            let message = e.inner().to_string();
+            // An unknown key is on its own line, not on its table's.
+            let mut at = path.clone();
+            if let Some(key) = unknown_key(&message).filter(|k| !matches!(at.last(), Some(Seg::Key(l)) if l == k)) {
+                at.push(Seg::Key(key.to_string()));
+            }
+            let line = self.line(&at);
+            self.parse_error(path, line, &message)
+        })
     }
 
-    fn yaml_error(&self, path: Vec<Seg>, known: bool, e: &serde_yaml::Error) -> ConfigError {
+    fn toml_error(&self, e: &toml::de::Error) -> ConfigError {
+        let line = e.span().map(|span| locate::line_of(self.text, span.start));
+        self.parse_error(Vec::new(), line, e.message())
+    }
+
+    fn yaml_error(&self, e: &serde_yaml::Error) -> ConfigError {
         let mut message = e.to_string();
         if let Some(at) = e.location() {
             message = message.replacen(&format!(" at line {} column {}", at.line(), at.column()), "", 1);
         }
-        // serde_yaml prefixes its own key path, a prefix of ours; ours is printed instead.
-        let mut prefix = locate::display(&path);
-        while !prefix.is_empty() {
-            if let Some(rest) = message.strip_prefix(&format!("{prefix}: ")) {
-                message = rest.to_string();
-                break;
-            }
-            prefix.truncate(prefix.rfind(['.', '[']).unwrap_or(0));
-        }
-        // serde_yaml points errors raised after a value was read (durations, names, commands)
-        // at the start of the enclosing mapping; following the key path finds the key's own
-        // line. A position past the key (a syntax error further in) is kept as it is.
-        let reported = e.location().map(|at| at.line());
-        let line = match locate::line(Format::Yaml, self.text, &path) {
-            Some((line, true)) if known && reported.is_none_or(|r| r <= line) => Some(line),
-            _ => reported,
-        };
-        self.parse_error(path, line, &message)
+        self.parse_error(Vec::new(), e.location().map(|at| at.line()), &message)
     }
 
-    fn json_error(&self, path: Vec<Seg>, e: &serde_json::Error) -> ConfigError {
+    fn json_error(&self, e: &serde_json::Error) -> ConfigError {
         let suffix = format!(" at line {} column {}", e.line(), e.column());
         let message = e.to_string();
         let message = message.strip_suffix(&suffix).unwrap_or(&message);
-        let line = if e.line() > 0 { Some(e.line()) } else { self.line(&path) };
-        self.parse_error(path, line, message)
+        self.parse_error(Vec::new(), (e.line() > 0).then_some(e.line()), message)
     }
 
     fn parse_error(&self, mut path: Vec<Seg>, line: Option<usize>, message: &str) -> ConfigError {
@@ -386,8 +363,14 @@ fn too_deep(text: &str) -> Option<usize> {
     None
 }
 
-/// In YAML, enums are written as in TOML and JSON: `ready: started`, `ready: {log: "…"}`
-/// (serde_yaml 0.9 would want `!log …` tags).
+/// The key an "unknown field `x`" or "unknown variant `x`" message is about.
+fn unknown_key(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("unknown field `").or_else(|| message.strip_prefix("unknown variant `"))?;
+    rest.split_once('`').map(|(key, _)| key)
+}
+
+/// Enums are written the same way in every format: `ready = "started"`, `ready = { log = "…" }`
+/// (serde_yaml 0.9's own values would want `!log …` tags).
 struct SingletonMaps<T>(T);
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for SingletonMaps<T> {

@@ -74,6 +74,11 @@ pub(crate) fn line_of(text: &str, offset: usize) -> usize {
 
 /// The line `path` is on, and whether the whole path was followed.
 pub(crate) fn line(format: Format, text: &str, path: &[Seg]) -> Option<(usize, bool)> {
+    if path.is_empty() {
+        // The document itself: its first line that is not blank or a comment.
+        let content = |l: &&str| !l.trim().is_empty() && !l.trim_start().starts_with('#');
+        return text.lines().position(|l| content(&l)).map(|i| (i + 1, true));
+    }
     match format {
         Format::Toml => toml_line(text, path),
         Format::Yaml => yaml_line(text, path),

@@ -15,6 +15,7 @@
 //! line. An akala config (`{"containers": {…}, "mapping": {…}}`) is imported as well.
 
 mod akala;
+mod document;
 mod errors;
 mod interpolate;
 mod load;
