@@ -207,21 +207,34 @@ impl Supervisor {
     pub async fn apply(&self, defs: BTreeMap<String, Definition>, start: bool) -> Result<Vec<InstanceStatus>> {
         self.check_open()?;
         let names: Vec<String> = defs.keys().cloned().collect();
-        self.define(defs).await?;
+        if start {
+            // The start saves everything once it has settled: no save of its own before it.
+            self.define_unsaved(defs).await?;
+        } else {
+            self.define(defs).await?;
+        }
         let instances: Vec<String> = {
             let reg = self.lock();
             names.iter().filter(|n| !start || reg.definitions[*n].autostart).flat_map(|n| reg.instances_of(n)).collect()
         };
         if start {
-            self.start_instances(instances).await
+            self.start_saved(instances).await
         } else {
             let reg = self.lock();
             Ok(instances.iter().filter_map(|n| reg.status(n)).collect())
         }
     }
 
-    /// Validates and installs definitions all together, or none of them.
+    /// Validates and installs definitions all together, or none of them, and waits until they
+    /// are on disk.
     pub(super) async fn define(&self, defs: BTreeMap<String, Definition>) -> Result<()> {
+        self.define_unsaved(defs).await?;
+        self.save().await
+    }
+
+    /// [`Supervisor::define`] that only asks for a write: for a caller that saves later, before
+    /// it answers.
+    pub(super) async fn define_unsaved(&self, defs: BTreeMap<String, Definition>) -> Result<()> {
         for (name, def) in &defs {
             validate(name, def).map_err(SupError::Invalid)?;
         }
@@ -259,7 +272,8 @@ impl Supervisor {
             instance.send(Command::Update(Box::new(spec))).await;
         }
         self.rewatch();
-        self.save().await
+        self.persist();
+        Ok(())
     }
 
     /// Gives a (re)defined definition its default instances and takes out default instances the

@@ -26,7 +26,12 @@ impl Supervisor {
             .map(|(name, sourced)| (name.clone(), sourced.definition.clone()))
             .collect();
         if !to_define.is_empty() {
-            self.define(to_define).await?;
+            // With `start`, the start saves everything once it has settled.
+            if params.start {
+                self.define_unsaved(to_define).await?;
+            } else {
+                self.define(to_define).await?;
+            }
         }
         {
             let mut reg = self.lock();
@@ -54,9 +59,10 @@ impl Supervisor {
                     .flat_map(|n| reg.instances_of(n))
                     .collect()
             };
-            report.started = self.start_instances(instances).await?;
+            report.started = self.start_saved(instances).await?;
+        } else {
+            self.save().await?;
         }
-        self.save().await?;
         Ok(report)
     }
 }
