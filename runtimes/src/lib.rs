@@ -98,6 +98,12 @@ pub trait Handle: Send {
     /// The OS process id, where there is one.
     fn pid(&self) -> Option<u32>;
 
+    /// The process's start time (field 22 of `/proc/PID/stat`), read at spawn: with the pid, what
+    /// tells it from a later process that reuses the pid.
+    fn start_time(&self) -> Option<u64> {
+        None
+    }
+
     /// Waits for the run to end. Cancel-safe: may be used in `select!` and called again.
     async fn wait(&mut self) -> Exit;
 

@@ -9,6 +9,7 @@ mod cgroup;
 mod containment;
 mod handle;
 mod leftover;
+mod lookup;
 pub mod marker;
 mod mover;
 mod output;
@@ -61,7 +62,14 @@ impl Runtime for ProcessRuntime {
         }
 
         let contained = self.containment.run(&spec.instance);
-        let mut command = Command::new(program);
+        let mut command = match lookup::on_path(program, &spec.env) {
+            Some(found) => {
+                let mut command = Command::new(found);
+                command.arg0(program);
+                command
+            }
+            None => Command::new(program),
+        };
         command
             .args(&spec.command[1..])
             .envs(spec.env.iter().map(|(key, value)| (key, value)))

@@ -125,6 +125,10 @@ impl Handle for ProcessHandle {
         Some(self.pid)
     }
 
+    fn start_time(&self) -> Option<u64> {
+        self.leader.map(|leader| leader.start_time)
+    }
+
     async fn wait(&mut self) -> Exit {
         if let Some(exit) = self.exit {
             return exit;

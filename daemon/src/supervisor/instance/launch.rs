@@ -92,7 +92,7 @@ impl Actor {
         let name = self.spec.name.clone();
         self.ctx.tracker.spawn(async move { logs.pump(name, spawned.output, line_ready).await });
 
-        let pid = spawned.handle.pid();
+        let (pid, start_time) = (spawned.handle.pid(), spawned.handle.start_time());
         let now = Instant::now();
         let ready = def.ready == Readiness::Started;
         let deadline = now.checked_add(def.ready_timeout);
@@ -114,7 +114,7 @@ impl Actor {
         if ready {
             self.on_ready(&mut run);
         }
-        self.record_pid(pid);
+        self.record_pid(pid, start_time);
         let containment = run.handle.containment();
         let state = match def.ready {
             Readiness::Started => State::Ready,
@@ -137,9 +137,8 @@ impl Actor {
     /// process and the next daemon kills it instead of starting a second copy. A start by hand
     /// is answered only once it is there (`start_instances` saves first); a restart after a
     /// crash does not wait for the disk, which would cost every restart an fsync.
-    fn record_pid(&self, pid: Option<u32>) {
+    fn record_pid(&self, pid: Option<u32>, start_time: Option<u64>) {
         let Some(pid) = pid else { return };
-        let start_time = pm_runtimes::process::identity(pid).map(|i| i.start_time);
         self.publish(|s| {
             s.pid = Some(pid);
             s.pid_start_time = start_time;
