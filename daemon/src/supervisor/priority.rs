@@ -12,13 +12,22 @@ use std::sync::Arc;
 /// Resolves once every definition of the earlier levels of a start or stop is through.
 pub type Earlier = Shared<BoxFuture<'static, ()>>;
 
-/// The effective priority of `roots` and of everything they depend on, keyed by `defs`' names.
+/// The effective priority of `roots` and of everything they depend on (and maybe of more), keyed
+/// by `defs`' names.
 /// Depth-first with an explicit stack: a chain may be far deeper than a thread's stack. A
 /// dependency that is not defined counts for nothing.
 pub fn effective<'a, 'r>(
     defs: &'a BTreeMap<String, Arc<Definition>>,
     roots: impl IntoIterator<Item = &'r str>,
 ) -> BTreeMap<&'a str, i32> {
+    // Where every definition has the same priority (nobody set one, usually), so has everything
+    // they depend on: no walk over every dependency.
+    let mut all = defs.values().map(|d| d.priority);
+    if let Some(first) = all.next()
+        && all.all(|p| p == first)
+    {
+        return defs.keys().map(|name| (name.as_str(), first)).collect();
+    }
     let mut priority: BTreeMap<&'a str, i32> = BTreeMap::new();
     let mut entered: BTreeSet<&'a str> = BTreeSet::new();
     // (definition, how many of its dependencies are entered).

@@ -7,8 +7,9 @@ use super::{Registry, Result, SupError, Supervisor, graph};
 use futures::FutureExt;
 use pm_protocol::InstanceStatus;
 use pm_protocol::params::StopParams;
-use std::collections::{BTreeMap, BTreeSet};
-use tokio::sync::watch;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use tokio::sync::{Semaphore, watch};
 
 impl Supervisor {
     pub async fn stop(&self, params: StopParams) -> Result<Vec<InstanceStatus>> {
@@ -34,13 +35,17 @@ impl Supervisor {
         let (names, stages) = self.plan_stop(targets, unwant);
         self.persist();
         let jobs = stages.into_iter().map(|stage| async move {
-            for dependents in stage.after {
-                through(dependents).await;
+            if stage.users > 0 {
+                // Closed never: the semaphore lives in the stage's own `Arc`s.
+                let _ = stage.users_done.acquire_many(stage.users).await;
             }
             if let Some(higher) = stage.higher {
                 higher.await;
             }
             futures::future::join_all(stage.instances.iter().map(|i| i.ask(Command::Stop))).await;
+            for used in &stage.uses {
+                used.add_permits(1);
+            }
             let _ = stage.done.send(true);
         });
         futures::future::join_all(jobs).await;
@@ -60,7 +65,8 @@ impl Supervisor {
             let asked: BTreeSet<&String> = targets.iter().collect();
             // A definition takes its dependents down only when no instance of it is left ready.
             let emptied: Vec<&str> = roots.iter().copied().filter(|d| !still_serves(reg, d, &asked)).collect();
-            let dependent_defs = graph::dependents(&deps, &emptied);
+            let users = graph::reverse(&deps);
+            let dependent_defs = graph::dependents(&users, &emptied);
             let active_dependents: Vec<String> = dependent_defs
                 .iter()
                 .flat_map(|d| reg.instances_of(d))
@@ -78,7 +84,7 @@ impl Supervisor {
                 members.get_mut(entry.definition.as_str()).expect("a root or a dependent").push(entry.instance.clone());
             }
             let priorities = priority::effective(&reg.definitions, members.keys().copied());
-            (names, stages(members, &graph::reverse(&deps), &priorities))
+            (names, stages(members, &users, &priorities))
         };
         if unwant {
             for n in &names {
@@ -106,8 +112,15 @@ fn still_serves(reg: &Registry, definition: &str, asked: &BTreeSet<&String>) -> 
 /// higher priority level, are done.
 struct Stage {
     instances: Vec<Instance>,
-    after: Vec<watch::Receiver<bool>>,
+    /// How many stages of definitions that use this one there are: each gives `users_done` a
+    /// permit when it is done. One wake when the last is, where waiting on each in turn woke
+    /// every waiting stage at every step (200 × 200 wakes per level of a dense graph).
+    users: u32,
+    users_done: Arc<Semaphore>,
+    /// The `users_done` of the stages of the definitions this one uses.
+    uses: Vec<Arc<Semaphore>>,
     higher: Option<Earlier>,
+    /// For the priority levels: said once the stage is done.
     done: watch::Sender<bool>,
 }
 
@@ -115,7 +128,7 @@ struct Stage {
 /// the higher effective priority levels.
 fn stages(
     members: BTreeMap<&str, Vec<Instance>>,
-    users: &BTreeMap<&str, Vec<&str>>,
+    users: &graph::Users,
     priorities: &BTreeMap<&str, i32>,
 ) -> Vec<Stage> {
     let (mut senders, receivers): (BTreeMap<&str, _>, BTreeMap<&str, _>) =
@@ -125,12 +138,24 @@ fn stages(
         let done: Vec<_> = level.iter().map(|d| through(receivers[d].clone())).collect();
         futures::future::join_all(done).map(drop).boxed()
     });
+    let gates: HashMap<&str, Arc<Semaphore>> = members.keys().map(|&d| (d, Arc::new(Semaphore::new(0)))).collect();
+    let mut uses: HashMap<&str, Vec<Arc<Semaphore>>> = HashMap::new();
+    let mut counts: HashMap<&str, u32> = HashMap::new();
+    for (&used, gate) in &gates {
+        for &user in users.get(used).into_iter().flatten().filter(|u| gates.contains_key(*u)) {
+            uses.entry(user).or_default().push(gate.clone());
+            *counts.entry(used).or_default() += 1;
+        }
+    }
     members
         .into_iter()
-        .map(|(def, instances)| {
-            let after = users.get(def).into_iter().flatten().filter_map(|u| receivers.get(u)).cloned().collect();
-            let done = senders.remove(def).expect("one sender per stage");
-            Stage { instances, after, higher: higher.remove(def), done }
+        .map(|(def, instances)| Stage {
+            instances,
+            users: counts.get(def).copied().unwrap_or(0),
+            users_done: gates[def].clone(),
+            uses: uses.remove(def).unwrap_or_default(),
+            higher: higher.remove(def),
+            done: senders.remove(def).expect("one sender per stage"),
         })
         .collect()
 }
