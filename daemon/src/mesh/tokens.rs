@@ -2,7 +2,7 @@
 //! lives as long as one run of its instance.
 
 use pm_protocol::Definition;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::Arc;
@@ -35,8 +35,9 @@ impl RunToken {
 /// 128 random bits as hex, from the kernel.
 pub fn new_token() -> String {
     let mut bytes = [0u8; 16];
-    // /dev/urandom never blocks once the system is up and cannot run dry.
-    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).expect("/dev/urandom is readable");
+    // getrandom(2): no descriptor, so it works even when every one is taken, and one system
+    // call per spawn instead of opening /dev/urandom; it never blocks once the system is up.
+    getrandom::fill(&mut bytes).expect("the kernel's random source answers");
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
