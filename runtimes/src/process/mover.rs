@@ -27,19 +27,19 @@ pub(super) fn queue(cgroup: Cgroup, pid: u32, marker: String) -> oneshot::Receiv
     let job = Move { cgroup, pid, marker, done };
     if let Err(mpsc::SendError(job)) = MOVER.get_or_init(start).send(job) {
         // The thread could not be started: move here rather than not at all.
-        let moved = run(&job.cgroup, job.pid, &job.marker);
-        let _ = job.done.send(moved);
+        run(vec![job]);
     }
     moved
 }
 
-/// The mover thread; it sleeps in `recv` between bursts.
+/// The mover thread; it sleeps in `recv` between bursts, and moves what is queued together.
 fn start() -> mpsc::Sender<Move> {
     let (tx, rx) = mpsc::channel::<Move>();
     let spawned = std::thread::Builder::new().name("pm-cgroup-mover".into()).spawn(move || {
-        for job in rx {
-            let moved = run(&job.cgroup, job.pid, &job.marker);
-            let _ = job.done.send(moved);
+        while let Ok(first) = rx.recv() {
+            let mut burst = vec![first];
+            burst.extend(rx.try_iter());
+            run(burst);
         }
     });
     if let Err(e) = spawned {
@@ -48,18 +48,33 @@ fn start() -> mpsc::Sender<Move> {
     tx
 }
 
-/// Moves the run's leader and its descendants into `cgroup` (made if missing), with any orphan
-/// of the run the daemon adopted meanwhile: a descendant forked before the move whose parent has
-/// exited since is no longer in the leader's tree. Blocking.
-fn run(cgroup: &Cgroup, pid: u32, marker: &str) -> bool {
-    if let Err(e) = cgroup.create().and_then(|()| cgroup.add_tree(pid)) {
-        tracing::warn!(pid, "cannot move into {}: {e}; escaped processes are found by marker", cgroup.path().display());
-        return false;
-    }
-    for orphan in reaper::adopted() {
-        if marker::carries(orphan, Match::Run(marker)) {
-            let _ = cgroup.add_tree(orphan);
+/// Moves each run's leader and its descendants into its cgroup (made if missing), then any
+/// orphan of those runs that the daemon adopted meanwhile: a descendant forked before the move
+/// whose parent has exited since is no longer in the leader's tree. Finding orphans reads every
+/// child of the daemon, so it is done once for a whole burst, not once per move (a start of
+/// 1,000 read 1,000 lists of up to 1,000 children). Blocking.
+fn run(burst: Vec<Move>) {
+    let moved: Vec<bool> = burst
+        .iter()
+        .map(|job| match job.cgroup.create().and_then(|()| job.cgroup.add_tree(job.pid)) {
+            Ok(()) => true,
+            Err(e) => {
+                let path = job.cgroup.path().display();
+                tracing::warn!(pid = job.pid, "cannot move into {path}: {e}; escaped processes are found by marker");
+                false
+            }
+        })
+        .collect();
+    if moved.iter().any(|&m| m) {
+        for orphan in reaper::adopted() {
+            let owner =
+                burst.iter().zip(&moved).find(|(job, m)| **m && marker::carries(orphan, Match::Run(&job.marker)));
+            if let Some((job, _)) = owner {
+                let _ = job.cgroup.add_tree(orphan);
+            }
         }
     }
-    true
+    for (job, moved) in burst.into_iter().zip(moved) {
+        let _ = job.done.send(moved);
+    }
 }
