@@ -111,12 +111,12 @@ impl Supervisor {
         let stages = self.plan_start(&targets)?;
         self.persist();
         // Prepare every instance first: all of them show `waiting` at once, and each learns the
-        // start it waits for.
-        let mut seqs = BTreeMap::new();
-        for (name, instance) in stages.values().flat_map(|s| &s.members) {
-            let seq = instance.ask(Command::Prepare).await.ok_or_else(|| unknown(name))?;
-            seqs.insert(name.clone(), seq);
-        }
+        // start it waits for. Asked together: one after the other, 1,000 round trips to their
+        // actors came before the first spawn.
+        let asks = stages.values().flat_map(|s| &s.members).map(|(name, instance)| async move {
+            instance.ask(Command::Prepare).await.map(|seq| (name.clone(), seq)).ok_or_else(|| unknown(name))
+        });
+        let seqs: BTreeMap<String, u64> = futures::future::join_all(asks).await.into_iter().collect::<Result<_>>()?;
         let gates: BTreeMap<&str, Gate> =
             stages.iter().map(|(def, s)| (def.as_str(), gate(&s.members, &seqs))).collect();
         let lower = lower_priorities(&stages, &seqs);
