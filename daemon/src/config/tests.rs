@@ -349,6 +349,16 @@ fn errors_inside_nested_values_have_the_full_key_path() {
 }
 
 #[test]
+fn a_key_given_twice_is_an_error_with_its_line_in_every_format() {
+    let e = error("pm.json", "{\"sidecars\": {\"web\": {\"command\": \"x\",\n\"command\": \"y\"}}}");
+    assert!(e.starts_with("pm.json:2: ") && e.contains("the key `command` is given twice"), "{e}");
+    let e = error("pm.yaml", "sidecars:\n  web:\n    command: x\n    command: y\n");
+    assert!(e.starts_with("pm.yaml:") && e.contains("`command`"), "{e}");
+    let e = error("pm.toml", "[sidecars.web]\ncommand = 'x'\ncommand = 'y'\n");
+    assert!(e.starts_with("pm.toml:3: "), "{e}");
+}
+
+#[test]
 fn syntax_errors_have_a_line() {
     let e = error("pm.toml", "[sidecars.web]\ncommand = 'x'\nrestart = \n");
     assert!(e.starts_with("pm.toml:3: "), "{e}");
