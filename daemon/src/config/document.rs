@@ -3,7 +3,7 @@
 //! then read into pm's types: one copy of that code in the binary instead of one per format.
 //! The value is YAML's, whose mappings keep the file's order (translators list in that order).
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserialize, Deserializer, EnumAccess, MapAccess, SeqAccess, VariantAccess, Visitor};
 use serde_yaml::{Mapping, Number, Value};
 use std::fmt;
 
@@ -70,6 +70,13 @@ impl<'de> Visitor<'de> for Node {
         Ok(Value::Sequence(items))
     }
 
+    /// A YAML tag (`ready: !log up`) reads as the mapping `{log: up}`, the way enums are written.
+    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Value, A::Error> {
+        let (tag, variant): (String, _) = data.variant()?;
+        let Document(value) = variant.newtype_variant()?;
+        Ok(Value::Mapping(Mapping::from_iter([(Value::String(tag), value)])))
+    }
+
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut out = Mapping::new();
         while let Some(key) = map.next_key::<String>()? {
@@ -96,6 +103,13 @@ mod tests {
         let yaml = serde_yaml::from_str::<Document>("a: 1\na: 2\n").err().expect("an error").to_string();
         assert!(yaml.contains("`a`"), "{yaml}");
         assert!(toml::from_str::<Document>("a = 1\na = 2\n").is_err());
+    }
+
+    #[test]
+    fn a_yaml_tag_reads_as_a_one_key_mapping() {
+        let Document(v) = serde_yaml::from_str("ready: !log up\n").expect("parses");
+        let want: Value = serde_yaml::from_str("ready: {log: up}\n").expect("parses");
+        assert_eq!(v, want);
     }
 
     #[test]
