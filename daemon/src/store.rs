@@ -13,7 +13,9 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::watch;
+use tokio::time::{Instant, sleep_until};
 
 /// What is persisted.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -145,12 +147,21 @@ fn keep_as_backup(path: &Path, backup: &Path) -> std::io::Result<()> {
     }
 }
 
+/// Writes that nobody waits for (pids recorded as a burst of runs starts, exits) go out at most
+/// this often: back to back, a start of 1,000 re-serialized the whole state hundreds of times,
+/// a third of the daemon's CPU. A write that someone waits for (a command's answer) goes out at
+/// once. Nothing relies on the others' timing: a daemon killed in between finds its leftovers by
+/// cgroup and marker, not by the pids on disk.
+const SPACING: Duration = Duration::from_millis(20);
+
 /// The coalescing writer.
 #[derive(Clone)]
 pub struct Store {
     path: PathBuf,
     /// The last version asked for: a write that takes the state after this was bumped holds it.
     requested: Arc<watch::Sender<u64>>,
+    /// The highest version someone waits for: the writer does not hold that one back.
+    awaited: Arc<watch::Sender<u64>>,
     written: watch::Receiver<Written>,
 }
 
@@ -170,10 +181,19 @@ impl Store {
     /// ends when `source` gives none (its owner is gone) or the last `Store` clone is dropped.
     pub fn spawn(path: PathBuf, backup: PathBuf, source: impl Fn() -> Option<StateFile> + Send + 'static) -> Store {
         let (requested, mut requests) = watch::channel(0u64);
+        let (awaited, mut waits) = watch::channel(0u64);
         let (written_tx, written) = watch::channel(Written::default());
         let target = path.clone();
         tokio::spawn(async move {
+            let (mut tried, mut last) = (0u64, None::<Instant>);
             while requests.changed().await.is_ok() {
+                if let Some(next) = last.map(|at| at + SPACING) {
+                    // A gone `Store` cannot be waited on: nothing to hold back for then.
+                    tokio::select! {
+                        _ = sleep_until(next) => {}
+                        _ = waits.wait_for(|&v| v > tried) => {}
+                    }
+                }
                 // Taken before the state: every request up to here is in what is written.
                 let version = *requests.borrow_and_update();
                 let Some(state) = source() else { return };
@@ -193,9 +213,10 @@ impl Store {
                     }
                     w.error = error;
                 });
+                (tried, last) = (version, Some(Instant::now()));
             }
         });
-        Store { path: target, requested: Arc::new(requested), written }
+        Store { path: target, requested: Arc::new(requested), awaited: Arc::new(awaited), written }
     }
 
     /// Asks for a write of the state as it is now; returns its version.
@@ -211,6 +232,13 @@ impl Store {
     /// Waits until the writer has tried `version` (or a later one): Ok once it is on disk, else
     /// why not.
     pub async fn saved(&self, version: u64) -> Result<(), WriteError> {
+        self.awaited.send_if_modified(|v| {
+            let later = version > *v;
+            if later {
+                *v = version;
+            }
+            later
+        });
         let mut written = self.written.clone();
         let gone = written.wait_for(|w| w.tried >= version).await.is_err();
         let w = written.borrow();
@@ -289,6 +317,27 @@ mod tests {
         std::fs::write(&b, "bad").unwrap();
         let err = load(&p, &b).unwrap_err().to_string();
         assert!(err.contains("state.json is missing and its backup") && err.contains("fix or remove"), "{err}");
+    }
+
+    /// Time is paused: it moves only while the writer sleeps on its spacing.
+    #[tokio::test(start_paused = true)]
+    async fn writes_nobody_waits_for_are_spaced_and_an_awaited_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("state.json");
+        let store = Store::spawn(p.clone(), p.with_extension("json.bak"), || Some(sample()));
+        let first = store.request();
+        store.saved(first).await.unwrap();
+
+        let began = Instant::now();
+        let unawaited = store.request();
+        let mut written = store.written.clone();
+        written.wait_for(|w| w.tried >= unawaited).await.unwrap();
+        assert!(began.elapsed() >= SPACING, "held back {:?}", began.elapsed());
+
+        let began = Instant::now();
+        let awaited = store.request();
+        store.saved(awaited).await.unwrap();
+        assert!(began.elapsed() < SPACING, "an awaited write waited {:?}", began.elapsed());
     }
 
     #[tokio::test]
