@@ -52,7 +52,10 @@ pub struct Cli {
     command: Command,
 }
 
+/// `defer`: a subcommand's arguments are built only when it is the one given, not all of them
+/// on every run (`pm --version` and the daemon's start touched every subcommand's code).
 #[derive(Subcommand)]
+#[command(defer = true)]
 enum Command {
     /// Run the daemon in the foreground (`pm start pm` runs it in the background).
     Daemon(daemon::Args),
