@@ -325,18 +325,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("state.json");
         let store = Store::spawn(p.clone(), p.with_extension("json.bak"), || Some(sample()));
+        // The clock does not run on while a write is on the blocking pool: only the spacing
+        // can move it this far.
+        let limit = Duration::from_secs(10);
         let first = store.request();
-        store.saved(first).await.unwrap();
+        tokio::time::timeout(limit, store.saved(first)).await.expect("written").unwrap();
 
         let began = Instant::now();
         let unawaited = store.request();
         let mut written = store.written.clone();
-        written.wait_for(|w| w.tried >= unawaited).await.unwrap();
+        tokio::time::timeout(limit, written.wait_for(|w| w.tried >= unawaited)).await.expect("written").unwrap();
         assert!(began.elapsed() >= SPACING, "held back {:?}", began.elapsed());
 
         let began = Instant::now();
         let awaited = store.request();
-        store.saved(awaited).await.unwrap();
+        tokio::time::timeout(limit, store.saved(awaited)).await.expect("written").unwrap();
         assert!(began.elapsed() < SPACING, "an awaited write waited {:?}", began.elapsed());
     }
 

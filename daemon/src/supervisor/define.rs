@@ -207,22 +207,22 @@ impl Supervisor {
     pub async fn apply(&self, defs: BTreeMap<String, Definition>, start: bool) -> Result<Vec<InstanceStatus>> {
         self.check_open()?;
         let names: Vec<String> = defs.keys().cloned().collect();
-        if start {
-            // The start saves everything once it has settled: no save of its own before it.
-            self.define_unsaved(defs).await?;
-        } else {
-            self.define(defs).await?;
-        }
+        self.define_unsaved(defs).await?;
         let instances: Vec<String> = {
             let reg = self.lock();
             names.iter().filter(|n| !start || reg.definitions[*n].autostart).flat_map(|n| reg.instances_of(n)).collect()
         };
-        if start {
-            self.start_saved(instances).await
+        let applied = if start {
+            self.start_instances(instances).await
         } else {
             let reg = self.lock();
             Ok(instances.iter().filter_map(|n| reg.status(n)).collect())
+        };
+        // On disk before the answer; a start that went through saved as it settled.
+        if !(start && applied.is_ok()) {
+            self.save().await?;
         }
+        applied
     }
 
     /// Validates and installs definitions all together, or none of them, and waits until they

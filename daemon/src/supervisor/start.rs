@@ -95,17 +95,6 @@ impl Supervisor {
         self.start_instances(targets).await
     }
 
-    /// [`Supervisor::start_instances`] for a caller whose earlier changes are not saved yet:
-    /// they are on disk when it returns, whether the start went well or not.
-    pub(super) async fn start_saved(&self, targets: Vec<String>) -> Result<Vec<InstanceStatus>> {
-        let started = self.start_instances(targets).await;
-        // A start refused before it began saved nothing.
-        if started.is_err() {
-            self.save().await?;
-        }
-        started
-    }
-
     /// Starts `targets` with everything they depend on; answers once their pids are on disk.
     pub(super) async fn start_instances(&self, targets: Vec<String>) -> Result<Vec<InstanceStatus>> {
         let stages = self.plan_start(&targets)?;

@@ -35,10 +35,8 @@ impl Supervisor {
         let (names, stages) = self.plan_stop(targets, unwant);
         self.persist();
         let jobs = stages.into_iter().map(|stage| async move {
-            if stage.users > 0 {
-                // Closed never: the semaphore lives in the stage's own `Arc`s.
-                let _ = stage.users_done.acquire_many(stage.users).await;
-            }
+            // Never closed: the semaphore lives as long as the stages' `Arc`s.
+            let _ = stage.users_done.acquire_many(stage.users).await;
             if let Some(higher) = stage.higher {
                 higher.await;
             }

@@ -26,13 +26,19 @@ impl Supervisor {
             .map(|(name, sourced)| (name.clone(), sourced.definition.clone()))
             .collect();
         if !to_define.is_empty() {
-            // With `start`, the start saves everything once it has settled.
-            if params.start {
-                self.define_unsaved(to_define).await?;
-            } else {
-                self.define(to_define).await?;
-            }
+            self.define_unsaved(to_define).await?;
         }
+        let applied = self.apply_planned(&params, &mut report).await;
+        // On disk before the answer, whatever happened once the definitions were in; a start
+        // that went through saved as it settled.
+        if !(params.start && applied.is_ok()) {
+            self.save().await?;
+        }
+        applied.map(|()| report)
+    }
+
+    /// The rest of a sync once its definitions are in: sources, prune, reloads and the start.
+    async fn apply_planned(&self, params: &SyncParams, report: &mut SyncReport) -> Result<()> {
         {
             let mut reg = self.lock();
             for (name, sourced) in &params.definitions {
@@ -59,11 +65,9 @@ impl Supervisor {
                     .flat_map(|n| reg.instances_of(n))
                     .collect()
             };
-            report.started = self.start_saved(instances).await?;
-        } else {
-            self.save().await?;
+            report.started = self.start_instances(instances).await?;
         }
-        Ok(report)
+        Ok(())
     }
 }
 

@@ -135,7 +135,7 @@ impl Actor {
 
     /// Queues a new run's pid for disk, so that a daemon killed later leaves a state naming this
     /// process and the next daemon kills it instead of starting a second copy. A start by hand
-    /// is answered only once it is there (`start_instances` saves first); a restart after a
+    /// is answered only once it is there (`start_instances` saves before it answers); a restart after a
     /// crash does not wait for the disk, which would cost every restart an fsync.
     fn record_pid(&self, pid: Option<u32>, start_time: Option<u64>) {
         let Some(pid) = pid else { return };
