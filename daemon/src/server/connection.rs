@@ -63,19 +63,24 @@ async fn dispatch_frames(peer: &Arc<Peer>, frames: &mut Frames, shared: &Arc<Sha
     // Made once, not per frame: each would register and unregister a waker.
     let (closing, dropped) = (closed.cancelled(), peer.out.dropped());
     tokio::pin!(auth_deadline, closing, dropped);
+    // Frames first: while they come, the other branches (each a lock to poll) are not polled,
+    // so they are checked here instead, the cheap ones on every frame.
+    let mut frames_read = 0u32;
     loop {
         let frame = tokio::select! {
+            biased;
+            frame = frames.next() => frame,
             _ = &mut closing => return,
             _ = &mut dropped => return,
-            _ = &mut auth_deadline, if peer.is_anonymous() => {
-                // Whatever its queue holds: a client that did not authenticate is not waited for.
-                let why = format!("not authenticated within {auth_timeout:?}; closing the connection");
-                let _ = peer.out.offer(wire::error(None, ErrorCode::Unauthorized, &why));
-                peer.out.drop_peer(&why);
-                return;
-            }
-            frame = frames.next() => frame,
+            _ = &mut auth_deadline, if peer.is_anonymous() => return unauthenticated(peer, auth_timeout),
         };
+        frames_read = frames_read.wrapping_add(1);
+        if peer.out.is_gone() || (frames_read.is_multiple_of(64) && closed.is_cancelled()) {
+            return;
+        }
+        if peer.is_anonymous() && auth_deadline.is_elapsed() {
+            return unauthenticated(peer, auth_timeout);
+        }
         let why = match frame {
             Some(Ok(text)) if !text.trim().is_empty() => {
                 dispatch::frame(text, peer, shared, closed).await;
@@ -95,4 +100,12 @@ async fn dispatch_frames(peer: &Arc<Peer>, frames: &mut Frames, shared: &Arc<Sha
         peer.out.answer(wire::error(None, why.0, &why.1));
         return;
     }
+}
+
+/// Closes the connection of a client that did not authenticate in time, whatever its queue
+/// holds: it is not waited for.
+fn unauthenticated(peer: &Peer, auth_timeout: std::time::Duration) {
+    let why = format!("not authenticated within {auth_timeout:?}; closing the connection");
+    let _ = peer.out.offer(wire::error(None, ErrorCode::Unauthorized, &why));
+    peer.out.drop_peer(&why);
 }
