@@ -108,14 +108,15 @@ impl Outbox {
             None => None,
         };
         // Counted before it is queued, so nothing offered after it can be written before it.
-        self.line.behind.fetch_add(1, Ordering::AcqRel);
-        self.answers.try_send(Queued { msg, _bytes: bytes }).map_err(|e| {
-            self.line.behind.fetch_sub(1, Ordering::AcqRel);
-            match e {
-                mpsc::error::TrySendError::Full(_) => Refused::Full,
-                mpsc::error::TrySendError::Closed(_) => Refused::Closed,
+        let waiting = Behind::count(&self.line.behind);
+        match self.answers.try_send(Queued { msg, _bytes: bytes }) {
+            Ok(()) => {
+                waiting.queued();
+                Ok(())
             }
-        })
+            Err(mpsc::error::TrySendError::Full(_)) => Err(Refused::Full),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(Refused::Closed),
+        }
     }
 
     /// Whether the peer has taken nothing for [`STALL`] while messages wait for it.
@@ -136,7 +137,17 @@ impl Outbox {
         if self.line.gone.load(Ordering::Relaxed) {
             return false;
         }
+        let msg = match self.line.write_now(msg) {
+            Written::Yes => return true,
+            Written::Broken => {
+                self.line.broken(&self.dropped);
+                return false;
+            }
+            Written::No(msg) => msg,
+        };
         let cost = Self::cost(&msg);
+        // Counted while it waits for room, as in `offer`; uncounted if it is not queued after all.
+        let waiting = Behind::count(&self.line.behind);
         tokio::select! {
             _ = self.dropped.cancelled() => false,
             sent = async {
@@ -147,7 +158,12 @@ impl Outbox {
                     },
                     None => None,
                 };
-                self.streams.send(Queued { msg, _bytes: bytes }).await.is_ok()
+                let sent = self.streams.send(Queued { msg, _bytes: bytes }).await.is_ok();
+                if sent {
+                    // The writer uncounts it once written.
+                    waiting.queued();
+                }
+                sent
             } => sent,
         }
     }
@@ -177,7 +193,7 @@ struct Line {
     /// Held by whoever writes: the writer task (across its awaits) or a direct write (never
     /// across an await).
     sink: Mutex<FrameSink>,
-    /// Answers queued or in the writer's hands, plus a direct write the socket has not fully
+    /// Messages queued or in the writer's hands, plus a direct write the socket has not fully
     /// taken: while any, a new message queues behind them instead of being written at once.
     behind: AtomicUsize,
     /// Tells the writer that a direct write left bytes for it to flush.
@@ -186,6 +202,29 @@ struct Line {
     stuck: Stuck,
     /// Whether the daemon dropped the peer.
     gone: AtomicBool,
+}
+
+/// One message counted in `behind` while it waits for room in a queue: uncounted again unless
+/// it was queued (also when the wait is given up).
+struct Behind<'a>(Option<&'a AtomicUsize>);
+
+impl<'a> Behind<'a> {
+    fn count(behind: &'a AtomicUsize) -> Behind<'a> {
+        behind.fetch_add(1, Ordering::AcqRel);
+        Behind(Some(behind))
+    }
+
+    fn queued(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Behind<'_> {
+    fn drop(&mut self) {
+        if let Some(behind) = self.0 {
+            behind.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
 }
 
 /// What the writer does next.
@@ -271,11 +310,10 @@ async fn write(
             _ = &mut cancelled => break,
         };
         // A queue is done once it is closed and empty (a closed queue may still hold messages).
-        // `counted`: the message (or unflushed direct write) is one of `behind`.
-        let (msg, counted) = match next {
-            Next::Answer(Queued { msg, .. }) => (Some(msg), true),
-            Next::Stream(Queued { msg, .. }) => (Some(msg), false),
-            Next::Flush => (None, true),
+        let answer = matches!(next, Next::Answer(_));
+        let msg = match next {
+            Next::Answer(Queued { msg, .. }) | Next::Stream(Queued { msg, .. }) => Some(msg),
+            Next::Flush => None,
             Next::AnswersDone => {
                 answers_open = false;
                 continue;
@@ -286,7 +324,7 @@ async fn write(
             }
         };
         if line.gone.load(Ordering::Relaxed) {
-            last = msg.filter(|_| counted);
+            last = msg.filter(|_| answer);
             break;
         }
         let caught_up = answers.is_empty() && streams.is_empty();
@@ -304,10 +342,8 @@ async fn write(
             _ = &mut cancelled => break,
         };
         line.stuck.done();
-        if counted {
-            // Written (or flushed), and still under the lock: a direct write may follow it.
-            line.behind.fetch_sub(1, Ordering::AcqRel);
-        }
+        // Written (or flushed), and still under the lock: a direct write may follow it.
+        line.behind.fetch_sub(1, Ordering::AcqRel);
         drop(sink);
         if sent.is_err() {
             line.broken(&dropped);
