@@ -52,6 +52,22 @@ fn errors_are_one_clear_line_and_a_failure_code() {
 }
 
 #[test]
+fn exit_codes_tell_failures_apart() {
+    let pm = Pm::new();
+    let code = |args: &[&str]| pm.run(args).status.code();
+    // Looking never starts the daemon: it is not running yet.
+    assert_eq!(code(&["status"]), Some(3), "daemon unreachable");
+    assert_eq!(code(&["frobnicate"]), Some(2), "usage (clap)");
+    assert_eq!(code(&["call", "nodot"]), Some(2), "usage (pm's own check)");
+    assert_eq!(code(&["start", "ghost"]), Some(4), "not found");
+    pm.ok(&["map", "once", "--", "true"]);
+    assert_eq!(code(&["map", "once", "--", "true"]), Some(5), "refused: already defined");
+    pm.ok(&["map", "nope", "--", "/no/such/binary"]);
+    assert_eq!(code(&["start", "nope"]), Some(6), "an error answer");
+    assert_eq!(code(&["status"]), Some(0));
+}
+
+#[test]
 fn an_unusable_pm_home_is_a_clear_error() {
     let mut cmd = std::process::Command::new(PM);
     cmd.args(["start", "pm"]).env("PM_HOME", "/proc/no-such-dir/pm");

@@ -27,7 +27,7 @@ fn read_only_commands_never_start_the_daemon() {
     for args in looks {
         let out = pm.run(args);
         let (stdout, stderr) = texts(&out);
-        assert_eq!(out.status.code(), Some(1), "pm {args:?}: {stdout}");
+        assert_eq!(out.status.code(), Some(3), "pm {args:?} (3: the daemon cannot be reached): {stdout}");
         assert_eq!(stderr, NOT_RUNNING, "pm {args:?}");
         assert!(!pm.home.path().join("pm.sock").exists(), "pm {args:?} started a daemon");
     }
@@ -41,7 +41,7 @@ fn read_only_commands_never_start_the_daemon() {
 fn token_with_no_daemon_ever_started_says_so() {
     let pm = Pm::new();
     let out = pm.run(&["token"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3), "the daemon cannot be reached");
     assert_eq!(texts(&out).1, NOT_RUNNING);
 }
 

@@ -48,8 +48,12 @@ fn calls_batches_and_notifications_are_routed_to_the_sidecar() {
             || crate::support::lines(&notes) == ["alone", "from a batch"]
     });
     assert_eq!(pm.ok(&["call", "side.whoami"]).trim(), "\"side\"");
-    let err = pm.fails(&["call", "side.add", "[1, \"x\"]"]);
-    assert!(err.starts_with("pm: ") && err.contains("unsupported operand"), "the sidecar's own error: {err}");
+    let out = pm.run(&["call", "side.add", "[1, \"x\"]"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(6), "an error answer: {err}");
+    // The whole error object: code, message and data.
+    assert!(err.starts_with("pm: side.add: error -32000: ") && err.contains("unsupported operand"), "{err}");
+    assert!(err.contains("data: {") && err.contains("\"type\": \"TypeError\""), "the error's data: {err}");
 }
 
 #[test]

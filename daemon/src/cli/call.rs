@@ -1,8 +1,8 @@
 //! `pm call <sidecar>.<method> [JSON params]`: call a sidecar through the daemon.
 
-use super::connect;
+use super::{connect, exit};
 use crate::home::Home;
-use anyhow::{Context, anyhow};
+use anyhow::Context;
 use jsonrpsee::core::client::ClientT;
 use jsonrpsee::core::traits::ToRpcParams;
 use serde_json::value::RawValue;
@@ -27,14 +27,24 @@ impl ToRpcParams for Raw {
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if !args.method.contains('.') {
-        return Err(anyhow!("`{}`: name a sidecar method as <sidecar>.<method>", args.method));
+        return Err(exit::Usage(format!("`{}`: name a sidecar method as <sidecar>.<method>", args.method)).into());
     }
     let params = args
         .params
         .map(|p| RawValue::from_string(p.clone()).with_context(|| format!("params `{p}` are not JSON")))
         .transpose()?;
     let client = connect::daemon(&Home::from_env()).await?;
-    let result: serde_json::Value = client.daemon().request(&args.method, Raw(params)).await?;
-    say!("{}", serde_json::to_string_pretty(&result)?);
-    Ok(ExitCode::SUCCESS)
+    match client.daemon().request::<serde_json::Value, _>(&args.method, Raw(params)).await {
+        Ok(result) => {
+            say!("{}", serde_json::to_string_pretty(&result)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        // The whole error object: its code and data (where a sidecar's reason often is) too.
+        Err(jsonrpsee::core::client::Error::Call(obj)) => {
+            eprintln!("pm: {}: error {}: {}", args.method, obj.code(), obj.message());
+            exit::print_data(&obj);
+            Ok(ExitCode::from(exit::of_code(obj.code())))
+        }
+        Err(e) => Err(e.into()),
+    }
 }

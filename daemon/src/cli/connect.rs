@@ -2,8 +2,9 @@
 //! daemon first when needed; commands that only look never do, or `pm status` after `pm stop pm`
 //! would bring every sidecar back.
 
+use super::exit::Unreachable;
 use crate::home::Home;
-use anyhow::{Context, anyhow, bail};
+use anyhow::Context;
 use pm_client::{Client, ClientOptions, PmApiClient};
 use pm_protocol::{DaemonInfo, Endpoint};
 use std::os::unix::fs::OpenOptionsExt;
@@ -31,7 +32,12 @@ pub async fn running(home: &Home) -> anyhow::Result<(Client, DaemonInfo)> {
 
 /// The same, with these client options.
 pub async fn running_with(home: &Home, opts: ClientOptions) -> anyhow::Result<(Client, DaemonInfo)> {
-    existing_with(home, opts).await.ok_or_else(|| anyhow!("the daemon is not running; `pm start pm` starts it"))
+    existing_with(home, opts).await.ok_or_else(not_running)
+}
+
+/// The error of a command that needs a running daemon and finds none.
+pub fn not_running() -> anyhow::Error {
+    Unreachable("the daemon is not running; `pm start pm` starts it".into()).into()
 }
 
 /// Connects to the daemon, starting it in the background if it is not running.
@@ -86,14 +92,16 @@ pub async fn spawn_daemon(home: &Home, listen: &[Endpoint]) -> anyhow::Result<(C
             if let Some(connected) = existing(home).await {
                 return Ok(connected);
             }
-            bail!("the pm daemon exited at start ({status}):\n{}", tail(&log_path, 5));
+            let why = format!("the pm daemon exited at start ({status}):\n{}", tail(&log_path, 5));
+            return Err(Unreachable(why).into());
         }
         if Instant::now() > deadline {
-            return Err(anyhow!(
+            let why = format!(
                 "the pm daemon did not answer on {} within {START_TIMEOUT:?}; see {}",
                 home.socket().display(),
                 log_path.display()
-            ));
+            );
+            return Err(Unreachable(why).into());
         }
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_millis(100));

@@ -87,15 +87,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// Subscribes and prints until the stream ends.
 fn show(socket: &Path, args: &Args) -> anyhow::Result<ExitCode> {
-    let not_running = || anyhow!("the daemon is not running; `pm start pm` starts it");
-    let stream = UnixStream::connect(socket).map_err(|_| not_running())?;
+    let stream = UnixStream::connect(socket).map_err(|_| super::connect::not_running())?;
     let request = serde_json::json!({
         "jsonrpc": "2.0",
         "id": 1,
         "method": "pm.logs",
         "params": { "name": args.name, "lines": args.lines, "follow": args.follow, "chunks": true },
     });
-    (&stream).write_all(format!("{request}\n").as_bytes()).map_err(|_| not_running())?;
+    (&stream).write_all(format!("{request}\n").as_bytes()).map_err(|_| super::connect::not_running())?;
     let mut reader = BufReader::with_capacity(BUFFER, &stream);
     let mut out = Printer { out: BufWriter::with_capacity(BUFFER, std::io::stdout().lock()), json: args.json };
     let mut frame = Vec::new();

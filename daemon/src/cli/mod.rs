@@ -18,6 +18,7 @@ mod delete;
 mod diff;
 mod discover;
 mod events;
+mod exit;
 mod info;
 mod install;
 mod link;
@@ -142,7 +143,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
-        Err(e) => return fail(anyhow::anyhow!("cannot start the async runtime: {e}")),
+        Err(e) => return exit::fail(anyhow::anyhow!("cannot start the async runtime: {e}")),
     };
     let result = runtime.block_on(async move {
         match cli.command {
@@ -178,22 +179,8 @@ pub fn main() -> ExitCode {
     });
     match result {
         Ok(code) => code,
-        Err(e) => fail(e),
+        Err(e) => exit::fail(e),
     }
-}
-
-fn fail(e: anyhow::Error) -> ExitCode {
-    use jsonrpsee::core::client::Error as RpcError;
-    match e.downcast_ref::<RpcError>() {
-        // The daemon's message is already the one line a person needs.
-        Some(RpcError::Call(obj)) => eprintln!("pm: {}", obj.message()),
-        Some(RpcError::RequestTimeout) => eprintln!("pm: the daemon did not answer in time"),
-        Some(RpcError::RestartNeeded(_)) => {
-            eprintln!("pm: the daemon closed the connection (see daemon.log in PM_HOME)")
-        }
-        _ => eprintln!("pm: {e:#}"),
-    }
-    ExitCode::FAILURE
 }
 
 #[cfg(test)]
