@@ -111,4 +111,45 @@ mod tests {
         assert!(daemon["properties"]["listen"].is_object(), "{schema:#}");
         assert_eq!(daemon["additionalProperties"], false);
     }
+
+    /// A project file as the JSON value an editor validates.
+    fn as_json(path: &std::path::Path) -> serde_json::Value {
+        let text = std::fs::read_to_string(path).unwrap();
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("toml") => toml::from_str(&text).unwrap(),
+            Some("yaml" | "yml") => serde_yaml::from_str(&text).unwrap(),
+            _ => serde_json::from_str(&text).unwrap(),
+        }
+    }
+
+    #[test]
+    fn every_bundled_example_validates_against_the_schema_and_loads() {
+        let validator = jsonschema::validator_for(&json_schema()).expect("the schema is a valid JSON Schema");
+        let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+        let mut checked = Vec::new();
+        for dir in std::fs::read_dir(&examples).unwrap() {
+            for name in ["pm.toml", "pm.yaml", "pm.yml", "pm.json"] {
+                let path = dir.as_ref().unwrap().path().join(name);
+                if !path.exists() {
+                    continue;
+                }
+                let errors: Vec<String> = validator.iter_errors(&as_json(&path)).map(|e| e.to_string()).collect();
+                assert!(errors.is_empty(), "{} does not validate: {errors:#?}", path.display());
+                if let Err(e) = crate::config::load(&path, &|_| Some("1".into())) {
+                    panic!("{} does not load: {e}", path.display());
+                }
+                checked.push(path);
+            }
+        }
+        assert!(checked.len() >= 4, "examples found: {checked:?}");
+        // The check can fail: a command given as the Rust enum's shape is not a project file.
+        let wrong = serde_json::json!({"sidecars": {"web": {"command": {"Line": "sleep 1"}}}});
+        assert!(!validator.is_valid(&wrong));
+        let right = serde_json::json!({"sidecars": {"web": {"command": "sleep 1"}, "db": {"command": ["sleep", "1"]}}});
+        assert!(
+            validator.is_valid(&right),
+            "{:?}",
+            validator.iter_errors(&right).map(|e| e.to_string()).collect::<Vec<_>>()
+        );
+    }
 }
