@@ -68,6 +68,80 @@ fn exit_codes_tell_failures_apart() {
 }
 
 #[test]
+fn completions_for_each_shell_and_a_man_page() {
+    let pm = Pm::new();
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let script = pm.ok(&["completions", shell]);
+        for word in ["discover", "status", "completions", "json"] {
+            assert!(script.contains(word), "{shell} completions lack `{word}`");
+        }
+    }
+    // bash itself reads the script and completes a subcommand with it.
+    let script = pm.path("pm.bash");
+    std::fs::write(&script, pm.ok(&["completions", "bash"])).unwrap();
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source {}; COMP_WORDS=(pm disc); COMP_CWORD=1; COMP_LINE='pm disc'; COMP_POINT=7; _pm pm disc pm; echo \"${{COMPREPLY[@]}}\"",
+            script.display()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "discover", "{}", String::from_utf8_lossy(&out.stderr));
+    let err = pm.fails(&["completions", "tcsh"]);
+    assert!(err.contains("tcsh") && err.contains("bash"), "names the shells it knows: {err}");
+    let page = pm.ok(&["man"]);
+    assert!(page.starts_with(".ie") && page.contains(".TH pm 1"), "roff: {page}");
+    assert!(page.contains("completions") && page.contains("discover"), "lists the subcommands");
+    // The pages pm.1 refers to, one per subcommand.
+    let dir = pm.path("man1");
+    pm.ok(&["man", "--dir", dir.to_str().unwrap()]);
+    for page in ["pm.1", "pm-start.1", "pm-discover.1", "pm-completions.1"] {
+        assert!(dir.join(page).exists(), "{page} written");
+    }
+    // groff renders them, where it is installed.
+    if std::path::Path::new("/usr/bin/groff").exists() {
+        let out = std::process::Command::new("groff")
+            .args(["-man", "-Tascii", "-P-cbou"])
+            .arg(dir.join("pm-start.1"))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success() && text.contains("NAME") && text.contains("pm-start"), "{text}");
+    }
+}
+
+#[test]
+fn startup_writes_a_systemd_unit_and_unstartup_removes_it() {
+    let pm = Pm::new();
+    let user_home = pm.path("user");
+    let as_user = |args: &[&str]| {
+        let mut cmd = pm.cmd(args);
+        cmd.env("HOME", &user_home).env_remove("XDG_CONFIG_HOME");
+        let out = run_with_deadline(cmd, Duration::from_secs(30));
+        assert!(out.status.success(), "pm {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let said = as_user(&["startup", "--user"]);
+    let unit = user_home.join(".config/systemd/user/pm.service");
+    let text = std::fs::read_to_string(&unit).expect("the unit is written");
+    assert!(text.contains(&format!("ExecStart=\"{}\" daemon\n", PM)), "{text}");
+    assert!(text.contains(&format!("Environment=\"PM_HOME={}\"\n", pm.home.path().display())), "{text}");
+    assert!(text.contains("WantedBy=default.target") && text.contains("Restart=on-failure"), "{text}");
+    // Enabling is best effort: said either way.
+    assert!(said.contains("enabled") || said.contains("not enabled"), "{said}");
+    assert!(as_user(&["startup", "--user"]).starts_with("unchanged "), "a second startup changes nothing");
+    assert!(as_user(&["unstartup", "--user"]).contains("removed"));
+    assert!(!unit.exists());
+    assert!(as_user(&["unstartup", "--user"]).starts_with("no "), "nothing left to remove");
+    // A system unit into a packaging directory, never enabled.
+    let dir = pm.path("units");
+    let said = pm.ok(&["startup", "--unit-dir", dir.to_str().unwrap()]);
+    assert!(said.contains("not enabled"), "{said}");
+    assert!(std::fs::read_to_string(dir.join("pm.service")).unwrap().contains("WantedBy=multi-user.target"));
+}
+
+#[test]
 fn an_unusable_pm_home_is_a_clear_error() {
     let mut cmd = std::process::Command::new(PM);
     cmd.args(["start", "pm"]).env("PM_HOME", "/proc/no-such-dir/pm");

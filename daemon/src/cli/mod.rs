@@ -11,6 +11,7 @@ macro_rules! say {
 }
 
 mod call;
+mod completions;
 mod connect;
 mod connect_cmd;
 mod daemon;
@@ -25,6 +26,7 @@ mod link;
 mod log;
 mod log_writer;
 mod ls;
+mod man;
 mod map;
 mod monit;
 mod output;
@@ -34,11 +36,13 @@ mod run;
 mod scale;
 mod schema;
 mod start;
+mod startup;
 mod status;
 mod stop;
 mod tls_cert;
 mod token;
 mod uninstall;
+mod unstartup;
 mod update;
 
 use clap::{Parser, Subcommand};
@@ -115,6 +119,14 @@ enum Command {
     TlsCert(tls_cert::Args),
     /// Print the JSON Schema of project files (pm.toml / pm.yaml / pm.json).
     Schema,
+    /// Print the shell completion script for pm (`pm completions bash > /etc/bash_completion.d/pm`).
+    Completions(completions::Args),
+    /// Write and enable a systemd unit that runs the daemon at boot (`--user`: at login).
+    Startup(startup::Args),
+    /// Stop, disable and remove the unit `pm startup` wrote.
+    Unstartup(unstartup::Args),
+    /// Print pm's manual page (`pm man | man -l -`), or write every page into a directory.
+    Man(man::Args),
 }
 
 /// What several subcommands take: a definition or instance, and whether to print JSON.
@@ -175,6 +187,10 @@ pub fn main() -> ExitCode {
             Command::Token => token::run().await,
             Command::TlsCert(args) => tls_cert::run(args),
             Command::Schema => schema::run(),
+            Command::Completions(args) => completions::run(args),
+            Command::Man(args) => man::run(args),
+            Command::Startup(args) => startup::run(args),
+            Command::Unstartup(args) => unstartup::run(args),
         }
     });
     match result {
