@@ -43,6 +43,8 @@ pub struct DaemonConfig {
     /// Whether each native instance gets its own cgroup v2 where one can be created; without, its
     /// escaped processes are found by their `PM_RUN_ID` marker alone.
     pub cgroups: bool,
+    /// When sidecars' log files are rotated, and how many older ones are kept.
+    pub log_rotation: crate::logs::Rotation,
     /// Whether to be a child subreaper that reaps every orphan it adopts. Only for a process that
     /// is nothing but the daemon (`pm daemon`, `pm run`): an application embedding the daemon
     /// would have the exit statuses of its own children taken.
@@ -93,6 +95,7 @@ impl DaemonConfig {
             tls_cert,
             tls_key,
             cgroups: true,
+            log_rotation: Default::default(),
             reap: false,
             echo: None,
             forward: None,
@@ -264,7 +267,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> Re
             Some(runtime) => runtime,
             None => runtimes.clone(),
         },
-        logs: LogHub::new(home.clone()).echoing(config.echo),
+        logs: LogHub::new(home.clone()).rotating(config.log_rotation).echoing(config.echo),
         events: tokio::sync::broadcast::channel(1024).0,
         dirty: Default::default(),
         tracker: tracker.clone(),

@@ -316,3 +316,44 @@ fn last_line(path: &std::path::Path) -> String {
     let _ = file.read_to_string(&mut tail);
     tail.trim_end_matches('\n').rsplit('\n').next().unwrap_or_default().to_string()
 }
+
+#[test]
+fn logs_rotate_under_a_flood_without_losing_a_line_and_keep_their_count() {
+    let pm = Pm::new();
+    let _daemon = pm.daemon(&["--log-max-size", "64K", "--log-keep", "3"]);
+    // About 780 KB of lines: a dozen rotations, of which the last three files are kept.
+    pm.ok(&["map", "flood", "--ready", "exited", "--restart", "never", "--", "seq", "-f", "line %09g", "1", "20000"]);
+    pm.ok(&["start", "flood"]);
+    let current = pm.log_file("flood", "out");
+    let rotated = |k: u32| std::path::PathBuf::from(format!("{}.{k}", current.display()));
+    let last = "line 000020000";
+    wait_until("the last line in the log", Duration::from_secs(30), || {
+        lines(&current).last().is_some_and(|l| l.ends_with(last))
+            || (!current.exists() && lines(&rotated(1)).last().is_some_and(|l| l.ends_with(last)))
+    });
+    assert!(!rotated(4).exists(), "only 3 rotated files are kept");
+    let mut kept = Vec::new();
+    for k in [3, 2, 1] {
+        let size = std::fs::metadata(rotated(k)).expect("3 rotated files").len();
+        // Rotated between blocks of whole lines (16 KiB at most) once 64 KiB were reached.
+        assert!((64 << 10..(64 + 17) << 10).contains(&size), ".{k} is {size} bytes");
+        kept.extend(lines(&rotated(k)));
+    }
+    kept.extend(lines(&current));
+    // Whole lines, none lost or repeated across the files' seams, up to the last.
+    let numbers: Vec<u64> = kept
+        .iter()
+        .map(|l| {
+            let (stamp, text) = l.split_once(' ').unwrap();
+            assert!(stamp.ends_with('Z') && stamp.len() == 24, "timestamp {stamp}");
+            text.strip_prefix("line ").unwrap().parse().unwrap()
+        })
+        .collect();
+    let first = numbers[0];
+    assert_eq!(numbers, (first..=20_000).collect::<Vec<_>>());
+    // `pm log` reads across the rotated files, oldest first.
+    let shown: Vec<String> =
+        pm.ok(&["log", "flood", "-n", "100000"]).lines().filter(|l| l.contains("line 0")).map(String::from).collect();
+    assert_eq!(shown.len(), numbers.len(), "pm log shows every kept line");
+    assert!(shown.first().unwrap().ends_with(&format!("line {first:09}")) && shown.last().unwrap().ends_with(last));
+}

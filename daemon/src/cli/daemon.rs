@@ -35,6 +35,21 @@ pub struct Args {
     /// Hold sidecars by process group and their PM_RUN_ID marker only, without a cgroup v2 per instance.
     #[arg(long)]
     no_cgroups: bool,
+    /// Rotate a sidecar's log file once it is this large (`50M`, `1G`; 0: never, it grows without bound).
+    #[arg(long, value_name = "SIZE", default_value = "10M", value_parser = log_size)]
+    log_max_size: u64,
+    /// Rotated log files kept per file (`web.out.log.1` … `.N`); 0: a full file is deleted.
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=crate::logs::MAX_KEEP as i64))]
+    log_keep: u32,
+}
+
+/// A log size: 0 (never rotate), or from 64 KiB (smaller would rotate on nearly every write).
+fn log_size(text: &str) -> Result<u64, String> {
+    match pm_protocol::size::parse(text)? {
+        0 => Ok(0),
+        size if size < 64 << 10 => Err("must be 0 (never rotate) or at least 64K".into()),
+        size => Ok(size),
+    }
 }
 
 /// A duration parser that refuses values outside `[min, max]` (huge ones would overflow timers).
@@ -91,6 +106,7 @@ pub fn config(args: Args, home: Home) -> DaemonConfig {
     config.tls_cert = args.tls_cert.unwrap_or(config.tls_cert);
     config.tls_key = args.tls_key.unwrap_or(config.tls_key);
     config.cgroups = !args.no_cgroups;
+    config.log_rotation = crate::logs::Rotation { max_size: args.log_max_size, keep: args.log_keep };
     config.reap = true;
     config
 }

@@ -15,6 +15,7 @@
 //! own order.
 
 use super::LogHub;
+use super::rotate::{MAX_KEEP, rotated};
 use pm_protocol::status::LogEvent;
 use pm_protocol::{LogLine, LogRun, LogStream};
 use std::cmp::Reverse;
@@ -22,7 +23,8 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::fs::File;
 use std::io;
 use std::ops::Range;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::Path;
 
 /// Bytes read from a file at a time.
 const BLOCK: usize = 64 * 1024;
@@ -53,25 +55,47 @@ impl LogHub {
     /// Finds the last `n` lines of the instances' logs (the backward pass; blocking). With
     /// `follow`, also notes the end of each file, to tell history from live lines ([`Seen`]).
     pub fn open_history(&self, instances: &[String], n: usize, follow: bool) -> History {
-        let mut sources = Vec::new();
+        // Each stream's files, the current one first: older (rotated) ones are opened only while
+        // the newer ones hold fewer than `n` lines.
+        let mut streams: Vec<Vec<Source>> = Vec::new();
         for instance in instances {
             for stream in [LogStream::Out, LogStream::Err] {
-                let path = self.home.log_file(instance, stream);
-                let Ok(file) = File::open(&path) else { continue };
-                let Ok(meta) = file.metadata() else { continue };
-                sources.push(Source { instance: instance.clone(), stream, file, end: meta.len() });
+                streams.push(self.older(instance, stream, &[]).into_iter().collect());
             }
         }
-        let starts = starts(&sources, n);
         let mut seen = Seen::default();
         if follow {
-            for source in &sources {
+            // Live lines can only follow the current files.
+            for source in streams.iter().filter_map(|files| files.first()) {
                 if let Some(seam) = seam(source) {
                     let pair = seen.files.entry(source.instance.clone()).or_default();
                     pair[source.stream as usize] = Some(seam);
                 }
             }
         }
+        let (sources, starts) = loop {
+            let counts: Vec<usize> = streams.iter().map(Vec::len).collect();
+            // Oldest first within a stream, so that equal timestamps keep the files' order.
+            let flat: Vec<Source> = streams.iter_mut().flat_map(|files| files.drain(..).rev()).collect();
+            let starts = starts(&flat, n);
+            let mut flat = flat.into_iter();
+            let (mut offset, mut more) = (0, false);
+            for (files, &count) in streams.iter_mut().zip(&counts) {
+                // A stream whose oldest open file is wholly in the history may have more in the
+                // file rotated before it.
+                let whole = count > 0 && starts[offset] == 0;
+                offset += count;
+                files.extend(flat.by_ref().take(count));
+                files.reverse();
+                if whole && let Some(source) = files.last().and_then(|f| self.older(&f.instance, f.stream, files)) {
+                    files.push(source);
+                    more = true;
+                }
+            }
+            if !more {
+                break (streams.into_iter().flat_map(|files| files.into_iter().rev()).collect::<Vec<_>>(), starts);
+            }
+        };
         // Only the files with lines in the history stay open.
         let (sources, readers): (Vec<Source>, Vec<Forward>) = sources
             .into_iter()
@@ -84,6 +108,33 @@ impl LogHub {
             .unzip();
         let heads = readers.iter().enumerate().filter_map(|(i, r)| Some(Reverse(key(r.ts()?, i)))).collect();
         History { sources, readers, heads, seen }
+    }
+
+    /// The file rotated before the oldest of `files` (one stream's, newest first; none: the
+    /// current file, or the one just rotated if there is no current file yet). A file renamed
+    /// while the history opens (a rotation) is not taken twice.
+    fn older(&self, instance: &str, stream: LogStream, files: &[Source]) -> Option<Source> {
+        let current = self.home.log_file(instance, stream);
+        let id = |s: &Source| s.file.metadata().ok().map(|m| (m.dev(), m.ino()));
+        let mut k = files.len() as u32;
+        while k <= MAX_KEEP {
+            // A missing file ends the search, but a missing current one: it is made on the
+            // first line after a rotation.
+            let Some(source) = open_source(instance, stream, &rotated(&current, k)) else {
+                match k {
+                    0 => {
+                        k = 1;
+                        continue;
+                    }
+                    _ => return None,
+                }
+            };
+            if !files.iter().any(|open| id(open) == id(&source)) {
+                return Some(source);
+            }
+            k += 1;
+        }
+        None
     }
 
     /// The last `n` lines, all at once (for tests: the daemon streams them).
@@ -250,6 +301,13 @@ fn ts_of(line: &[u8]) -> &[u8] {
         Some(space) => &line[..space],
         None => line,
     }
+}
+
+/// One log file, open, with its length now.
+fn open_source(instance: &str, stream: LogStream, path: &Path) -> Option<Source> {
+    let file = File::open(path).ok()?;
+    let end = file.metadata().ok()?.len();
+    Some(Source { instance: instance.to_string(), stream, file, end })
 }
 
 fn warn_unreadable(source: &Source, e: &io::Error) {
@@ -570,6 +628,33 @@ mod tests {
         assert_eq!(hub.history(&x, 60_000).len(), 50_000);
         let last: Vec<String> = (10_000..50_000).map(|i| format!("line {i}")).collect();
         assert_eq!(texts(&hub.history(&x, 40_000)), last, "whole lines, in order, across many blocks");
+    }
+
+    #[test]
+    fn the_history_goes_on_into_rotated_files_in_order() {
+        let (_dir, hub) = hub();
+        let path = hub.home.log_file("x", LogStream::Out);
+        // Lines 0..300 over .3 (oldest), .2, .1 and the current file; ties at each seam (the
+        // same millisecond on both sides) keep the files' order.
+        let file = |k: u32, lines: std::ops::Range<u64>| {
+            let text: String = lines.map(|i| format!("{} line {i}\n", stamp(i / 2))).collect();
+            std::fs::write(rotated(&path, k), text).unwrap();
+        };
+        file(3, 0..75);
+        file(2, 75..151);
+        file(1, 151..225);
+        file(0, 225..300);
+        let x = ["x".to_string()];
+        let all: Vec<String> = (0..300).map(|i| format!("line {i}")).collect();
+        assert_eq!(texts(&hub.history(&x, 1000)), all);
+        assert_eq!(texts(&hub.history(&x, 100)), all[200..]);
+        assert_eq!(texts(&hub.history(&x, 10)), all[290..], "older files are not needed");
+        // Just after a rotation there is no current file yet: the history starts at .1.
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(texts(&hub.history(&x, 80)), all[145..225]);
+        // A gap in the numbering ends the history there.
+        std::fs::remove_file(rotated(&path, 2)).unwrap();
+        assert_eq!(texts(&hub.history(&x, 1000)), all[151..225]);
     }
 
     #[test]

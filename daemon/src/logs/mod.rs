@@ -6,7 +6,7 @@
 //! keeps draining, so the sidecar never blocks on a full pipe, and followers still get every line.
 //! The next write (on the next line, never on a timer) tries again; once one works, the file says
 //! first `<timestamp> [pm] N lines lost: no space left on device`. The file holds whole lines
-//! only: a line the disk cut short is cut back off the file.
+//! only: a line the disk cut short is cut back off the file. Files rotate by size ([`Rotation`]).
 
 use crate::home::Home;
 use futures::{FutureExt, StreamExt};
@@ -21,14 +21,17 @@ use tokio::sync::{broadcast, oneshot};
 
 mod echo;
 mod history;
+mod rotate;
 
 pub use echo::Echo;
 pub use history::{History, Seen};
+pub use rotate::{MAX_KEEP, Rotation};
 
 /// Live lines of every instance, for followers; a follower filters the instances it wants.
 #[derive(Clone)]
 pub struct LogHub {
     home: Home,
+    rotation: Rotation,
     live: broadcast::Sender<Arc<LogLine>>,
     /// Where `pm run` prints every line, too.
     echo: Option<Echo>,
@@ -42,7 +45,13 @@ pub struct ReadyOnLine {
 
 impl LogHub {
     pub fn new(home: Home) -> Self {
-        LogHub { home, live: broadcast::channel(4096).0, echo: None }
+        LogHub { home, rotation: Rotation::default(), live: broadcast::channel(4096).0, echo: None }
+    }
+
+    /// Rotates the log files by this rule instead of the default one.
+    pub fn rotating(mut self, rotation: Rotation) -> Self {
+        self.rotation = rotation;
+        self
     }
 
     /// Also prints every line through `echo`, when there is one.
@@ -62,8 +71,8 @@ impl LogHub {
     /// Writes one run's output to its files until the output closes; writes whenever it has
     /// caught up, so a burst is written in large blocks and a quiet line is on disk at once.
     pub async fn pump(&self, instance: String, mut output: Output, mut ready: Option<ReadyOnLine>) {
-        let mut out = LogFile::<std::fs::File>::new(self.home.log_file(&instance, LogStream::Out));
-        let mut err = LogFile::<std::fs::File>::new(self.home.log_file(&instance, LogStream::Err));
+        let mut out = LogFile::<std::fs::File>::new(self.home.log_file(&instance, LogStream::Out), self.rotation);
+        let mut err = LogFile::<std::fs::File>::new(self.home.log_file(&instance, LogStream::Err), self.rotation);
         let mut next = output.next().await;
         while let Some(line) = next {
             if let Some(r) = ready.take_if(|r| r.pattern.is_match(&line.line)) {
@@ -107,6 +116,9 @@ const BLOCK: usize = 16 * 1024;
 /// One stream's log file and the lines on their way to it.
 struct LogFile<F> {
     path: PathBuf,
+    rotation: Rotation,
+    /// Whether rotating the file fails (said once in the daemon's log, not per block).
+    rotate_failing: bool,
     /// None until it could be opened.
     file: Option<F>,
     /// Whole lines not written yet, how many, and the first one's timestamp.
@@ -149,9 +161,11 @@ impl<F: Sink> LogFile<F> {
     /// Made and held open by the first write: a sidecar that prints nothing costs no file, no
     /// descriptor and no buffer (creating 2,000 files was half the daemon's work in a start of
     /// 1,000 quiet sidecars).
-    fn new(path: PathBuf) -> Self {
+    fn new(path: PathBuf, rotation: Rotation) -> Self {
         LogFile {
             path,
+            rotation,
+            rotate_failing: false,
             file: None,
             pending: Vec::new(),
             lines: 0,
@@ -192,8 +206,8 @@ impl<F: Sink> LogFile<F> {
             }
         };
         let notice_len = notice.len();
-        let (path, file, pending, torn) =
-            (self.path.clone(), self.file.take(), std::mem::take(&mut self.pending), self.torn);
+        let (path, file, pending, torn, rotation) =
+            (self.path.clone(), self.file.take(), std::mem::take(&mut self.pending), self.torn, self.rotation);
         let job = tokio::task::spawn_blocking(move || {
             let file = match file {
                 Some(file) => Ok(file),
@@ -202,15 +216,32 @@ impl<F: Sink> LogFile<F> {
             match file {
                 Ok(mut file) => {
                     let appended = append(&mut file, [notice.as_bytes(), &pending], torn);
-                    (Some(file), pending, appended)
+                    // Between whole blocks: the next block goes to a fresh file.
+                    let rotated = match appended.error.is_none() && file.size().is_ok_and(|size| rotation.due(size)) {
+                        true => Some(rotation.rotate(&path)),
+                        false => None,
+                    };
+                    let file = match rotated {
+                        Some(Ok(())) => None,
+                        _ => Some(file),
+                    };
+                    (file, pending, appended, rotated.and_then(Result::err))
                 }
-                Err(e) => (None, pending, Appended { bytes: 0, error: Some(e), torn }),
+                Err(e) => (None, pending, Appended { bytes: 0, error: Some(e), torn }, None),
             }
         });
-        let (file, mut pending, appended) = match job.await {
+        let (file, mut pending, appended, rotate_error) = match job.await {
             Ok(done) => done,
-            Err(e) => (None, Vec::new(), Appended { bytes: 0, error: Some(io::Error::other(e)), torn }),
+            Err(e) => (None, Vec::new(), Appended { bytes: 0, error: Some(io::Error::other(e)), torn }, None),
         };
+        match rotate_error {
+            Some(e) if !self.rotate_failing => {
+                tracing::warn!("cannot rotate {}: {e}; it grows until it can", self.path.display());
+                self.rotate_failing = true;
+            }
+            Some(_) => {}
+            None => self.rotate_failing = false,
+        }
         self.file = file;
         self.torn = appended.torn;
         let lines = std::mem::take(&mut self.lines);
@@ -447,7 +478,7 @@ mod tests {
         // Room for two lines and a half: the third is cut short by the disk, then cut back.
         let line = format!("{AT} line 1\n").len();
         let (path, disk) = fake("full", 2 * line + line / 2);
-        let mut log = LogFile::<Fake>::new(path);
+        let mut log = LogFile::<Fake>::new(path, Rotation::default());
         lines(&mut log, 1..=5).await;
         assert_eq!(text(&disk), format!("{AT} line 1\n{AT} line 2\n"), "whole lines only");
         assert_eq!((log.lost, log.failing.as_deref()), (3, Some("no space left on device")));
@@ -471,7 +502,7 @@ mod tests {
     #[tokio::test]
     async fn a_notice_cut_short_is_said_again_with_the_lines_lost_meanwhile() {
         let (path, disk) = fake("notice", 0);
-        let mut log = LogFile::<Fake>::new(path);
+        let mut log = LogFile::<Fake>::new(path, Rotation::default());
         lines(&mut log, 1..=3).await;
         assert_eq!(log.lost, 3);
         // Room for part of the notice only: it is cut back, and line 4 is lost too.
@@ -488,7 +519,7 @@ mod tests {
         let line = format!("{AT} line 1\n").len();
         let (path, disk) = fake("torn", line + 5);
         disk.lock().unwrap().uncuttable = true;
-        let mut log = LogFile::<Fake>::new(path);
+        let mut log = LogFile::<Fake>::new(path, Rotation::default());
         lines(&mut log, 1..=3).await;
         assert!(log.torn);
         disk.lock().unwrap().room = usize::MAX / 2;
@@ -503,7 +534,7 @@ mod tests {
     async fn a_file_that_cannot_be_opened_is_opened_on_a_later_line() {
         let (path, disk) = fake("unopenable", usize::MAX / 2);
         disk.lock().unwrap().unopenable = true;
-        let mut log = LogFile::<Fake>::new(path);
+        let mut log = LogFile::<Fake>::new(path, Rotation::default());
         assert!(log.file.is_none());
         lines(&mut log, 1..=2).await;
         disk.lock().unwrap().unopenable = false;
