@@ -357,3 +357,51 @@ fn logs_rotate_under_a_flood_without_losing_a_line_and_keep_their_count() {
     assert_eq!(shown.len(), numbers.len(), "pm log shows every kept line");
     assert!(shown.first().unwrap().ends_with(&format!("line {first:09}")) && shown.last().unwrap().ends_with(last));
 }
+
+#[test]
+fn daemon_log_rotates_too_and_later_lines_go_to_the_fresh_file() {
+    let pm = Pm::new();
+    // As `pm start pm` starts it: the daemon's stdout and stderr are PM_HOME/daemon.log.
+    let log = pm.home.path().join("daemon.log");
+    let rotated = |k: u32| std::path::PathBuf::from(format!("{}.{k}", log.display()));
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
+    let mut daemon = pm
+        .cmd(&["daemon", "--log-max-size", "64K", "--log-keep", "2"])
+        .stdin(Stdio::null())
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .unwrap();
+    wait_until("the daemon answers", Duration::from_secs(10), || pm.run(&["status"]).status.success());
+    // A crash loop: a few lines of the daemon's log per restart.
+    pm.ok(&[
+        "map",
+        "crash",
+        "--restart",
+        "always",
+        "--backoff-initial",
+        "0s",
+        "--max-restarts",
+        "1000000",
+        "--",
+        "false",
+    ]);
+    pm.ok(&["start", "crash"]);
+    wait_until("daemon.log rotated twice and written again", Duration::from_secs(60), || {
+        rotated(2).exists() && std::fs::metadata(&log).is_ok_and(|m| m.len() > 0)
+    });
+    pm.ok(&["stop", "crash"]);
+    assert!(!rotated(3).exists(), "only 2 rotated files are kept");
+    for k in [1, 2] {
+        let size = std::fs::metadata(rotated(k)).unwrap().len();
+        assert!((64 << 10..(64 + 4) << 10).contains(&size), "daemon.log.{k} is {size} bytes");
+    }
+    // What the daemon logs now goes to the fresh file.
+    pm.ok(&["map", "marker-after-rotation", "--", "true"]);
+    pm.ok(&["start", "marker-after-rotation"]);
+    wait_until("the fresh daemon.log is written", Duration::from_secs(10), || {
+        std::fs::read_to_string(&log).unwrap_or_default().contains("marker-after-rotation")
+    });
+    pm.ok(&["stop", "pm"]);
+    let _ = daemon.wait();
+}

@@ -1,5 +1,6 @@
 //! `pm daemon`: run the daemon in the foreground until SIGTERM or Ctrl-C.
 
+use super::daemon_log::DaemonLog;
 use super::log_writer::Lossy;
 use crate::daemon::{DaemonConfig, run as run_daemon};
 use crate::home::Home;
@@ -66,8 +67,8 @@ fn between(min: &'static str, max: &'static str) -> impl Fn(&str) -> Result<Dura
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    init_tracing("info");
     let config = config(args, Home::from_env());
+    init_tracing("info", DaemonLog::of_stderr(&config.home, config.log_rotation));
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let shutdown = async move {
@@ -81,8 +82,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// Logs to stderr at `level` unless PM_LOG says otherwise (`debug`, or `TARGET=LEVEL,…`
-/// directives); never panics on a full or closed stderr.
-pub fn init_tracing(level: &str) {
+/// directives), rotating it when it is daemon.log; never panics on a full or closed stderr.
+pub fn init_tracing(level: &str, daemon_log: Option<DaemonLog>) {
     use tracing_subscriber::prelude::*;
     // `Targets`, not `EnvFilter`: the latter's field-value regexes compile a DFA builder into
     // the binary, a tenth of its size, for a feature nobody filters the daemon's log by.
@@ -90,7 +91,7 @@ pub fn init_tracing(level: &str) {
     let filter = std::env::var("PM_LOG").ok().and_then(|v| parse(&v)).or_else(|| parse(level)).unwrap_or_default();
     // Colours only on a terminal: a detached daemon writes to daemon.log.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let writer = Lossy::new(std::io::stderr);
+    let writer = Lossy::new(std::io::stderr).rotating(daemon_log);
     let fmt = tracing_subscriber::fmt::layer().with_ansi(ansi).with_writer(writer);
     tracing_subscriber::registry().with(fmt).with(filter).init();
 }

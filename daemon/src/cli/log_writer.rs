@@ -4,6 +4,7 @@
 //! dropped and counted, and once writing works again one line says how many were lost (on a line
 //! of its own, also when the disk cut the last one short).
 
+use super::daemon_log::DaemonLog;
 use std::io::{self, Write};
 use std::sync::{Mutex, PoisonError};
 use tracing_subscriber::fmt::MakeWriter;
@@ -21,11 +22,19 @@ struct Lost {
     error: Option<io::Error>,
     /// The output ends in part of a line (a write failed part-way).
     torn: bool,
+    /// The file written, when it rotates (daemon.log).
+    rotating: Option<DaemonLog>,
 }
 
 impl<M> Lossy<M> {
     pub fn new(make: M) -> Self {
         Lossy { make, lost: Mutex::default() }
+    }
+
+    /// Rotates daemon.log as lines are written to it.
+    pub fn rotating(self, log: Option<DaemonLog>) -> Self {
+        self.lost.lock().unwrap_or_else(PoisonError::into_inner).rotating = log;
+        self
     }
 }
 
@@ -58,9 +67,16 @@ impl<W: Write> Write for LossyWriter<'_, W> {
             }),
             None => Ok(()),
         };
-        if let Err(e) = result.and_then(|()| whole(&mut self.inner, buf, &mut lost.torn)) {
-            lost.lines += 1;
-            lost.error = Some(e);
+        match result.and_then(|()| whole(&mut self.inner, buf, &mut lost.torn)) {
+            Ok(()) => {
+                if let Some(log) = &mut lost.rotating {
+                    log.wrote(buf.len());
+                }
+            }
+            Err(e) => {
+                lost.lines += 1;
+                lost.error = Some(e);
+            }
         }
         Ok(buf.len())
     }

@@ -15,6 +15,7 @@ mod completions;
 mod connect;
 mod connect_cmd;
 mod daemon;
+mod daemon_log;
 mod delete;
 mod diff;
 mod discover;

@@ -61,7 +61,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             bail!("{}: no sidecar named `{name}`", path.display());
         }
     }
-    daemon::init_tracing("warn");
+    daemon::init_tracing("warn", None);
     let home = Home::from_env();
     let mut config = daemon::config(args.daemon, home.clone());
     for url in &project.daemon.listen {
