@@ -405,3 +405,21 @@ fn daemon_log_rotates_too_and_later_lines_go_to_the_fresh_file() {
     pm.ok(&["stop", "pm"]);
     let _ = daemon.wait();
 }
+
+#[test]
+fn pm_log_format_json_makes_the_daemon_log_json_lines() {
+    let pm = Pm::new();
+    let mut cmd = pm.cmd(&["daemon"]);
+    cmd.env("PM_LOG_FORMAT", "json");
+    let _daemon = pm.foreground(cmd);
+    pm.ok(&["map", "quick", "--ready", "exited", "--restart", "never", "--", "true"]);
+    pm.ok(&["start", "quick"]);
+    let out = pm.path("daemon.out");
+    wait_until("the start in the daemon's log", Duration::from_secs(10), || {
+        std::fs::read_to_string(&out).unwrap_or_default().contains("quick")
+    });
+    for line in lines(&out) {
+        let event: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(event["timestamp"].is_string() && event["level"].is_string() && event["message"].is_string(), "{line}");
+    }
+}

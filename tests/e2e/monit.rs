@@ -174,3 +174,23 @@ fn monit_needs_a_terminal_and_a_sane_interval() {
     assert!(err.contains("10ms is out of range: from 100ms to 1h"), "{err}");
     assert!(pm.daemon_pid().is_none(), "a look started no daemon");
 }
+
+#[test]
+fn the_daemon_colours_its_log_on_a_terminal_unless_no_color_is_set() {
+    if !Tmux::present("the_daemon_colours_its_log_on_a_terminal_unless_no_color_is_set") {
+        return;
+    }
+    for (test, no_color) in [("colour", ""), ("nocolour", "1")] {
+        let pm = Pm::new();
+        let command = format!("env PM_HOME={} NO_COLOR={no_color} {PM} daemon", pm.home.path().display());
+        let tmux = Tmux::start(test, &command);
+        tmux.wait_for("the daemon listening", |screen| screen.contains("listening on"));
+        // With its escape sequences this time.
+        let screen = texts(&tmux.run(&["capture-pane", "-e", "-p", "-t", "monit"])).0;
+        match no_color {
+            "" => assert!(screen.contains('\x1b'), "coloured on a terminal: {screen:?}"),
+            _ => assert!(!screen.contains('\x1b'), "NO_COLOR={no_color}: {screen:?}"),
+        }
+        pm.ok(&["stop", "pm"]);
+    }
+}

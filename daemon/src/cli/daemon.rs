@@ -89,11 +89,19 @@ pub fn init_tracing(level: &str, daemon_log: Option<DaemonLog>) {
     // the binary, a tenth of its size, for a feature nobody filters the daemon's log by.
     let parse = |text: &str| text.parse::<Targets>().ok();
     let filter = std::env::var("PM_LOG").ok().and_then(|v| parse(&v)).or_else(|| parse(level)).unwrap_or_default();
-    // Colours only on a terminal: a detached daemon writes to daemon.log.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    // Colours only on a terminal (a detached daemon writes to daemon.log), and not with NO_COLOR.
+    let ansi = crate::logs::colour_on(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let writer = Lossy::new(std::io::stderr).rotating(daemon_log);
     let fmt = tracing_subscriber::fmt::layer().with_ansi(ansi).with_writer(writer);
-    tracing_subscriber::registry().with(fmt).with(filter).init();
+    // PM_LOG_FORMAT=json: one JSON object per line, for log shippers.
+    match std::env::var("PM_LOG_FORMAT").as_deref() {
+        Ok("json") => tracing_subscriber::registry().with(fmt.json().flatten_event(true)).with(filter).init(),
+        Ok("text") | Err(_) => tracing_subscriber::registry().with(fmt).with(filter).init(),
+        Ok(other) => {
+            tracing_subscriber::registry().with(fmt).with(filter).init();
+            tracing::warn!("PM_LOG_FORMAT={other:?} is not a log format (json or text): writing text");
+        }
+    }
 }
 
 /// The daemon's configuration from its flags.

@@ -19,13 +19,19 @@ pub struct Echo {
     width: usize,
 }
 
+/// Whether output to a terminal (or not) may be coloured: only on a terminal, and never with
+/// `NO_COLOR` set to anything (no-color.org).
+pub fn colour_on(terminal: bool) -> bool {
+    terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 impl Echo {
     /// Starts the writer; names are padded to `width` (the longest expected name, at most 24).
     /// The writer ends once every `Echo` is gone and it has printed what they sent.
     pub fn start(width: usize) -> (Echo, Printed) {
         let (lines, rx) = mpsc::channel(QUEUE);
         let writer = tokio::spawn(write(rx));
-        let colour = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal();
+        let colour = colour_on(std::io::stdout().is_terminal());
         (Echo { lines, colour, width: width.min(24) }, Printed(writer))
     }
 

@@ -23,7 +23,7 @@ mod echo;
 mod history;
 mod rotate;
 
-pub use echo::Echo;
+pub use echo::{Echo, colour_on};
 pub use history::{History, Seen};
 pub use rotate::{MAX_KEEP, Rotation};
 
