@@ -45,8 +45,8 @@ pub fn pm_method(run: &RunToken, method: &str, params: Option<&RawValue>) -> Res
     }
     let instance = &run.instance;
     if OWN.contains(&name) {
-        return match name_param(params) {
-            Some(asked) if asked == *instance => Ok(()),
+        return match named(params) {
+            Some(asked) if !asked.is_empty() && asked.iter().all(|a| a == instance) => Ok(()),
             _ => Err(format!(
                 "sidecar `{instance}` may follow only its own {name} (name = \"{instance}\"); \
                  more needs pm = [\"{name}\"] in its definition"
@@ -75,13 +75,19 @@ pub fn call(run: &RunToken, target: &str, definition: &str, method: &str) -> Res
 }
 
 /// The `name` param of a request, by name or first by position.
-fn name_param(params: Option<&RawValue>) -> Option<String> {
+/// The instances a call names: its `name`, or for `pm.logs` the `names` of its `filter` when
+/// there are some (they replace `name`; an empty list stands for every instance). None when
+/// they cannot be read.
+fn named(params: Option<&RawValue>) -> Option<Vec<String>> {
     let params: serde_json::Value = serde_json::from_str(params?.get()).ok()?;
-    let name = match &params {
-        serde_json::Value::Array(items) => items.first(),
-        _ => params.get("name"),
+    let (name, filter) = match &params {
+        serde_json::Value::Array(items) => (items.first(), items.get(4)),
+        _ => (params.get("name"), params.get("filter")),
     };
-    name?.as_str().map(str::to_string)
+    match filter.and_then(|f| f.get("names")).filter(|names| !names.is_null()) {
+        Some(names) => names.as_array()?.iter().map(|n| n.as_str().map(str::to_string)).collect(),
+        None => Some(vec![name?.as_str()?.to_string()]),
+    }
 }
 
 /// Shell-style `*` matching (any run of characters, dots included), iterative.
@@ -164,6 +170,14 @@ mod tests {
         assert!(pm_method(&plain, "pm.logs", Some(&raw(r#"{"name":"me","lines":5}"#))).is_ok());
         assert!(pm_method(&plain, "pm.logs", Some(&raw(r#"["me",5,false]"#))).is_ok());
         assert!(pm_method(&plain, "pm.logs", Some(&raw(r#"{"name":"other"}"#))).is_err());
+        // Names in the filter replace `name`: each must be its own, and none means every one.
+        let logs = |params: &str| pm_method(&plain, "pm.logs", Some(&raw(params)));
+        assert!(logs(r#"{"name":"me","filter":{"names":["other"]}}"#).is_err());
+        assert!(logs(r#"{"name":"me","filter":{"names":["me","other"]}}"#).is_err());
+        assert!(logs(r#"{"name":"me","filter":{"names":[]}}"#).is_err(), "every instance");
+        assert!(logs(r#"["me",5,false,null,{"names":["other"]}]"#).is_err());
+        assert!(logs(r#"{"name":"","filter":{"names":["me"],"grep":"x"}}"#).is_ok());
+        assert!(logs(r#"{"name":"me","filter":{"names":null,"since":"1h"}}"#).is_ok());
         assert!(pm_method(&plain, "pm.events", None).is_err(), "every instance's events need a grant");
         assert!(pm_method(&plain, "pm.events", Some(&raw(r#"{"name":"me"}"#))).is_ok());
         let granted = run(&[], &[], &["status", "logs"]);

@@ -2,7 +2,7 @@
 //! daemon implements `PmApiServer`, the CLI and the SDK call through `PmApiClient`.
 
 use crate::params::{StartParams, StopParams};
-use crate::status::{AuthInfo, ConnectInfo, EventItem, LogEvent, RegisterInfo};
+use crate::status::{AuthInfo, ConnectInfo, EventItem, LogEvent, LogFilter, RegisterInfo};
 use crate::{DaemonInfo, Definition, DefinitionInfo, InstanceStatus};
 use jsonrpsee::core::{RpcResult, SubscriptionResult};
 use jsonrpsee::proc_macros::rpc;
@@ -81,8 +81,16 @@ pub trait PmApi {
     /// with `chunks` many lines per `LogEvent::Lines` (far fewer notifications for a long
     /// history). The history is read and sent in bounded pieces, at the reader's pace; a follower
     /// that falls behind live lines gets `LogEvent::Skipped`. Always ends with a `LogEvent::End`.
+    /// `filter` may name several instances instead (or every one), and narrows the lines.
     #[subscription(name = "logs", unsubscribe = "unlogs", item = LogEvent, param_kind = map)]
-    async fn logs(&self, name: String, lines: usize, follow: bool, chunks: Option<bool>) -> SubscriptionResult;
+    async fn logs(
+        &self,
+        name: String,
+        lines: usize,
+        follow: bool,
+        chunks: Option<bool>,
+        filter: Option<LogFilter>,
+    ) -> SubscriptionResult;
 
     /// State changes of every instance (or of those `name` stands for), as they happen. Ends
     /// with an `EventItem::End`.

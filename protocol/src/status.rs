@@ -238,6 +238,22 @@ impl LogRun {
     }
 }
 
+/// Which lines `pm.logs` gives, of history and live lines alike.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LogFilter {
+    /// The instances these names stand for, merged in time order, instead of `name`'s (an
+    /// empty list: every instance).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub names: Option<Vec<String>>,
+    /// Only lines from then on: a duration before now (`10m`, `1h30m`) or an RFC 3339 time
+    /// (`2026-11-25T10:00:00Z`). With it, `lines` counts from then on (and `0` means no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    /// Only lines matching this regular expression (Rust `regex` syntax, linear time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grep: Option<String>,
+}
+
 /// An item of the `pm.logs` subscription; the stream always ends with `End`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]

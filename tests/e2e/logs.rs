@@ -423,3 +423,34 @@ fn pm_log_format_json_makes_the_daemon_log_json_lines() {
         assert!(event["timestamp"].is_string() && event["level"].is_string() && event["message"].is_string(), "{line}");
     }
 }
+
+#[test]
+fn pm_log_merges_several_or_all_instances_and_filters_by_time_and_pattern() {
+    let pm = Pm::new();
+    for name in ["alpha", "beta"] {
+        let script = format!("for i in 1 2 3 4; do echo {name}-$i; done");
+        pm.ok(&["map", name, "--ready", "exited", "--restart", "never", "--", "sh", "-c", &script]);
+        pm.ok(&["start", name]);
+        wait_until("its lines in the log", Duration::from_secs(10), || lines(&pm.log_file(name, "out")).len() == 4);
+    }
+    let texts = |args: &[&str]| -> Vec<String> {
+        pm.ok(args).lines().map(|l| l.split_once(" | ").map_or(l, |(_, text)| text).to_string()).collect()
+    };
+    let all = ["alpha-1", "alpha-2", "alpha-3", "alpha-4", "beta-1", "beta-2", "beta-3", "beta-4"];
+    // Merged in time order (alpha ran first), each line with its instance's name.
+    assert_eq!(texts(&["log", "alpha", "beta"]), all);
+    assert_eq!(texts(&["log"]), all, "no name: every instance");
+    let out = pm.ok(&["log", "beta", "alpha", "-n", "1"]);
+    assert!(out.trim_end().ends_with("beta | beta-4") && out.lines().count() == 1, "{out}");
+    assert_eq!(texts(&["log", "--grep", "-[13]$"]), ["alpha-1", "alpha-3", "beta-1", "beta-3"]);
+    assert_eq!(texts(&["log", "--grep", "-[13]$", "-n", "1"]), ["beta-3"], "-n counts matching lines");
+    assert_eq!(texts(&["log", "alpha", "--since", "1h"]).len(), 4, "--since without -n: every line since then");
+    assert!(texts(&["log", "--since", "2000-01-01T00:00:00Z", "-n", "2"]).len() == 2);
+    assert!(pm.ok(&["log", "--since", "2999-01-01T00:00:00Z"]).is_empty(), "nothing after a future time");
+    let err = pm.fails(&["log", "--grep", "("]);
+    assert!(err.contains("not a regular expression"), "{err}");
+    let err = pm.fails(&["log", "--since", "last tuesday"]);
+    assert!(err.contains("--since"), "{err}");
+    let err = pm.fails(&["log", "alpha", "ghost"]);
+    assert!(err.contains("ghost"), "{err}");
+}

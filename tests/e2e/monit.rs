@@ -176,8 +176,8 @@ fn monit_needs_a_terminal_and_a_sane_interval() {
 }
 
 #[test]
-fn the_daemon_colours_its_log_on_a_terminal_unless_no_color_is_set() {
-    if !Tmux::present("the_daemon_colours_its_log_on_a_terminal_unless_no_color_is_set") {
+fn the_daemon_and_pm_log_colour_on_a_terminal_unless_no_color_is_set() {
+    if !Tmux::present("the_daemon_and_pm_log_colour_on_a_terminal_unless_no_color_is_set") {
         return;
     }
     for (test, no_color) in [("colour", ""), ("nocolour", "1")] {
@@ -187,9 +187,18 @@ fn the_daemon_colours_its_log_on_a_terminal_unless_no_color_is_set() {
         tmux.wait_for("the daemon listening", |screen| screen.contains("listening on"));
         // With its escape sequences this time.
         let screen = texts(&tmux.run(&["capture-pane", "-e", "-p", "-t", "monit"])).0;
-        match no_color {
-            "" => assert!(screen.contains('\x1b'), "coloured on a terminal: {screen:?}"),
-            _ => assert!(!screen.contains('\x1b'), "NO_COLOR={no_color}: {screen:?}"),
+        // And `pm log`'s instance names.
+        pm.ok(&["map", "hello", "--ready", "exited", "--restart", "never", "--", "echo", "hello there"]);
+        pm.ok(&["start", "hello"]);
+        let command = format!("env PM_HOME={} NO_COLOR={no_color} {PM} log hello; sleep 30", pm.home.path().display());
+        let log = Tmux::start(&format!("{test}-log"), &command);
+        log.wait_for("the line", |screen| screen.contains("hello there"));
+        let log_screen = texts(&log.run(&["capture-pane", "-e", "-p", "-t", "monit"])).0;
+        for screen in [screen, log_screen] {
+            match no_color {
+                "" => assert!(screen.contains('\x1b'), "coloured on a terminal: {screen:?}"),
+                _ => assert!(!screen.contains('\x1b'), "NO_COLOR={no_color}: {screen:?}"),
+            }
         }
         pm.ok(&["stop", "pm"]);
     }

@@ -51,7 +51,7 @@ fn tls_ws_and_wss_carry_daemon_and_routed_calls() {
             let sum: i64 = client.request("side.add", rpc_params![20, 22]).await.unwrap();
             assert_eq!(sum, 42, "{url}");
             // Subscriptions too: the sidecar's log history, then the explicit end.
-            let mut logs = client.logs("side".into(), 5, false, None).await.unwrap();
+            let mut logs = client.logs("side".into(), 5, false, None, None).await.unwrap();
             let mut items = Vec::new();
             while let Some(item) = tokio::time::timeout(limit, logs.next()).await.unwrap() {
                 let end = matches!(item, Ok(LogEvent::End(_)));

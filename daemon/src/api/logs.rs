@@ -9,11 +9,14 @@
 //! many it missed (`Skipped`) and goes on.
 
 use super::{Api, rpc_err};
-use crate::logs::History;
+use crate::logs::{Filter, History};
 use jsonrpsee::core::SubscriptionResult;
+use jsonrpsee::types::ErrorObject;
 use jsonrpsee::types::SubscriptionId;
 use jsonrpsee::{PendingSubscriptionSink, SubscriptionMessage, SubscriptionSink};
+use pm_protocol::ErrorCode;
 use pm_protocol::status::LogEvent;
+use pm_protocol::status::LogFilter;
 use pm_protocol::{LogLine, LogRun};
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -29,28 +32,53 @@ const QUEUED: usize = 1024 * 1024;
 /// Live lines sent in one `lines` notification, at most.
 const LIVE_LINES: usize = 4096;
 
-pub async fn logs(
-    api: &Api,
-    pending: PendingSubscriptionSink,
-    name: String,
-    lines: usize,
-    follow: bool,
-    chunks: bool,
-) -> SubscriptionResult {
-    let instances = match api.sup.resolve(&name) {
+/// What a `pm.logs` subscription asks for.
+pub struct Asked {
+    pub name: String,
+    pub lines: usize,
+    pub follow: bool,
+    pub chunks: bool,
+    pub filter: LogFilter,
+}
+
+pub async fn logs(api: &Api, pending: PendingSubscriptionSink, asked: Asked) -> SubscriptionResult {
+    let Asked { name, lines, follow, chunks, filter } = asked;
+    let instances = match &filter.names {
+        // Every instance, when no name is given.
+        Some(names) if names.is_empty() => Ok(api.sup.instance_names()),
+        Some(names) => {
+            let mut seen = HashSet::new();
+            names.iter().try_fold(Vec::new(), |mut all: Vec<String>, name| {
+                all.extend(api.sup.resolve(name)?.into_iter().filter(|i| seen.insert(i.clone())));
+                Ok(all)
+            })
+        }
+        None => api.sup.resolve(&name),
+    };
+    let instances = match instances {
         Ok(instances) => instances,
         Err(e) => {
             pending.reject(rpc_err(e)).await;
             return Ok(());
         }
     };
+    let filter = match Filter::new(&filter, std::time::SystemTime::now()) {
+        Ok(filter) => Arc::new(filter),
+        Err(why) => {
+            pending.reject(ErrorObject::owned(ErrorCode::InvalidParams as i32, why, None::<()>)).await;
+            return Ok(());
+        }
+    };
+    // With --since and no count, every line since then.
+    let lines = if lines == 0 && !filter.is_empty() { usize::MAX } else { lines };
     // Subscribe before reading history, so no line falls between the two.
     let mut live = follow.then(|| api.sup.logs().follow());
     let sink = pending.accept().await?;
     let mut out = Paced::new(sink);
     let hub = api.sup.logs().clone();
     let names = instances.clone();
-    let opened = tokio::task::spawn_blocking(move || hub.open_history(&names, lines, follow));
+    let history_filter = filter.clone();
+    let opened = tokio::task::spawn_blocking(move || hub.open_history(&names, lines, follow, history_filter));
     let history = tokio::select! {
         opened = opened => match opened {
             Ok(history) => history,
@@ -84,7 +112,9 @@ pub async fn logs(
     };
     let Some(live) = &mut live else { return out.end("end of history").await };
     let instances: HashSet<String> = instances.into_iter().collect();
-    let mut wanted = |line: &LogLine| instances.contains(&line.instance) && seen.is_new(line);
+    let mut wanted = |line: &LogLine| {
+        instances.contains(&line.instance) && filter.matches(line.line.as_bytes()) && seen.is_new(line)
+    };
     loop {
         let line = tokio::select! {
             _ = out.sink.closed() => return Ok(()),

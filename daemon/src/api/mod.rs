@@ -103,8 +103,11 @@ impl PmApiServer for Api {
         lines: usize,
         follow: bool,
         chunks: Option<bool>,
+        filter: Option<pm_protocol::status::LogFilter>,
     ) -> SubscriptionResult {
-        logs::logs(self, pending, name, lines, follow, chunks.unwrap_or(false)).await
+        let asked =
+            logs::Asked { name, lines, follow, chunks: chunks.unwrap_or(false), filter: filter.unwrap_or_default() };
+        logs::logs(self, pending, asked).await
     }
     async fn events(&self, pending: PendingSubscriptionSink, name: Option<String>) -> SubscriptionResult {
         events::events(self, pending, name).await

@@ -8,11 +8,11 @@
 
 use crate::home::Home;
 use anyhow::{Context, anyhow, bail};
-use pm_protocol::status::LogEvent;
+use pm_protocol::status::{LogEvent, LogFilter};
 use pm_protocol::{LogRun, LogStream};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use std::io::{BufRead, BufReader, BufWriter, ErrorKind, Read, Write};
+use std::io::{BufRead, BufReader, BufWriter, ErrorKind, IsTerminal, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::ExitCode;
@@ -24,11 +24,18 @@ const MAX_FRAME: usize = pm_protocol::ndjson::DEFAULT_MAX_FRAME;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Definition (all its instances) or instance.
-    name: String,
-    /// How many past lines to show.
-    #[arg(short = 'n', long = "lines", default_value_t = 20)]
-    lines: usize,
+    /// Definitions (all their instances), instances or @groups; none: every instance. Several
+    /// are merged in time order, each line prefixed with its instance's name.
+    names: Vec<String>,
+    /// How many past lines to show [default: 20; with --since, every line since then].
+    #[arg(short = 'n', long = "lines")]
+    lines: Option<usize>,
+    /// Only lines from then on: a duration before now (`10m`, `2h`) or a time (`2026-11-25T10:00:00Z`).
+    #[arg(long, value_name = "WHEN")]
+    since: Option<String>,
+    /// Only lines matching this regular expression (`-n` counts matching lines).
+    #[arg(long, value_name = "REGEX", allow_hyphen_values = true)]
+    grep: Option<String>,
     /// Keep following new lines until Ctrl-C.
     #[arg(short = 'f', long)]
     follow: bool,
@@ -88,15 +95,23 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// Subscribes and prints until the stream ends.
 fn show(socket: &Path, args: &Args) -> anyhow::Result<ExitCode> {
     let stream = UnixStream::connect(socket).map_err(|_| super::connect::not_running())?;
+    let lines = args.lines.unwrap_or(if args.since.is_some() { 0 } else { 20 });
     let request = serde_json::json!({
         "jsonrpc": "2.0",
         "id": 1,
         "method": "pm.logs",
-        "params": { "name": args.name, "lines": args.lines, "follow": args.follow, "chunks": true },
+        "params": {
+            "name": "",
+            "lines": lines,
+            "follow": args.follow,
+            "chunks": true,
+            "filter": LogFilter { names: Some(args.names.clone()), since: args.since.clone(), grep: args.grep.clone() },
+        },
     });
     (&stream).write_all(format!("{request}\n").as_bytes()).map_err(|_| super::connect::not_running())?;
     let mut reader = BufReader::with_capacity(BUFFER, &stream);
-    let mut out = Printer { out: BufWriter::with_capacity(BUFFER, std::io::stdout().lock()), json: args.json };
+    let colour = crate::logs::colour_on(std::io::stdout().is_terminal());
+    let mut out = Printer { out: BufWriter::with_capacity(BUFFER, std::io::stdout().lock()), json: args.json, colour };
     let mut frame = Vec::new();
     loop {
         frame.clear();
@@ -155,6 +170,8 @@ fn show(socket: &Path, args: &Args) -> anyhow::Result<ExitCode> {
 struct Printer {
     out: BufWriter<std::io::StdoutLock<'static>>,
     json: bool,
+    /// Names in their colour (a terminal, without NO_COLOR).
+    colour: bool,
 }
 
 impl Printer {
@@ -170,6 +187,7 @@ impl Printer {
             LogStream::Out => b"",
             LogStream::Err => b" err",
         };
+        let (on, off) = self.colour_of(&run.instance);
         let mut rest = run.text.as_bytes();
         while !rest.is_empty() {
             let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
@@ -178,7 +196,7 @@ impl Printer {
                 Some(space) => (&raw[..space], &raw[space + 1..]),
                 None => (&b""[..], raw),
             };
-            for part in [at, b" ", run.instance.as_bytes(), tag, b" | ", line, b"\n"] {
+            for part in [at, b" ", on.as_bytes(), run.instance.as_bytes(), tag, off.as_bytes(), b" | ", line, b"\n"] {
                 self.out.write_all(part)?;
             }
             rest = rest.get(end + 1..).unwrap_or_default();
@@ -197,11 +215,19 @@ impl Printer {
             LogStream::Out => "",
             LogStream::Err => " err",
         };
-        let out = &mut self.out;
-        for part in [at, " ", &run.instance, tag, " | ", line, "\n"] {
-            out.write_all(part.as_bytes())?;
+        let (on, off) = self.colour_of(&run.instance);
+        for part in [at, " ", &on, &run.instance, tag, off, " | ", line, "\n"] {
+            self.out.write_all(part.as_bytes())?;
         }
         Ok(())
+    }
+
+    /// What goes before and after an instance's name: its stable colour, or nothing.
+    fn colour_of(&self, instance: &str) -> (String, &'static str) {
+        match self.colour {
+            true => (format!("\x1b[{}m", crate::logs::colour_of(instance)), "\x1b[0m"),
+            false => (String::new(), ""),
+        }
     }
 
     /// Flushes; a reader that went away is no error.

@@ -63,7 +63,7 @@ impl Printed {
 }
 
 /// One of six ANSI foreground colours (31–36), the same for a name on every run.
-fn colour_of(name: &str) -> u8 {
+pub fn colour_of(name: &str) -> u8 {
     // FNV-1a: stable across runs and builds, unlike the std hasher.
     let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
     31 + (hash % 6) as u8

@@ -20,10 +20,12 @@ use std::sync::Arc;
 use tokio::sync::{broadcast, oneshot};
 
 mod echo;
+mod filter;
 mod history;
 mod rotate;
 
-pub use echo::{Echo, colour_on};
+pub use echo::{Echo, colour_of, colour_on};
+pub use filter::Filter;
 pub use history::{History, Seen};
 pub use rotate::{MAX_KEEP, Rotation};
 

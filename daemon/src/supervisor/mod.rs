@@ -403,6 +403,11 @@ impl Supervisor {
         self.lock().resolve(name)
     }
 
+    /// Every instance's name, in order.
+    pub fn instance_names(&self) -> Vec<String> {
+        self.lock().instances.keys().cloned().collect()
+    }
+
     /// Sends `signal` to every running instance.
     pub async fn signal_all(&self, signal: nix::sys::signal::Signal) {
         let instances: Vec<Instance> = self.lock().instances.values().map(|e| e.instance.clone()).collect();

@@ -162,8 +162,11 @@ impl Feed {
 
 /// The last [`LOG_LINES`] lines of `instance`, both streams in time order.
 async fn read_logs(client: &Client, instance: &str) -> Result<Vec<(LogStream, String)>, String> {
-    let mut sub =
-        client.daemon().logs(instance.to_string(), LOG_LINES, false, Some(true)).await.map_err(|e| describe(&e))?;
+    let mut sub = client
+        .daemon()
+        .logs(instance.to_string(), LOG_LINES, false, Some(true), None)
+        .await
+        .map_err(|e| describe(&e))?;
     let mut lines = Vec::new();
     while let Some(event) = sub.next().await {
         match event.map_err(|e| e.to_string())? {

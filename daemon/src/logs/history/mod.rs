@@ -14,8 +14,8 @@
 //! equal timestamps keep the order of the instances given, `out` before `err`, and each file's
 //! own order.
 
-use super::LogHub;
 use super::rotate::{MAX_KEEP, rotated};
+use super::{Filter, LogHub};
 use pm_protocol::status::LogEvent;
 use pm_protocol::{LogLine, LogRun, LogStream};
 use std::cmp::Reverse;
@@ -25,6 +25,7 @@ use std::io;
 use std::ops::Range;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
+use std::sync::Arc;
 
 /// Bytes read from a file at a time.
 const BLOCK: usize = 64 * 1024;
@@ -45,6 +46,8 @@ struct Source {
 /// The history of some instances, read forward a batch at a time ([`History::read_batch`]).
 pub struct History {
     sources: Vec<Source>,
+    /// Which lines are wanted (all, mostly).
+    filter: Arc<Filter>,
     readers: Vec<Forward>,
     /// The readers that have a next line, oldest first.
     heads: BinaryHeap<Reverse<Key>>,
@@ -54,7 +57,7 @@ pub struct History {
 impl LogHub {
     /// Finds the last `n` lines of the instances' logs (the backward pass; blocking). With
     /// `follow`, also notes the end of each file, to tell history from live lines ([`Seen`]).
-    pub fn open_history(&self, instances: &[String], n: usize, follow: bool) -> History {
+    pub fn open_history(&self, instances: &[String], n: usize, follow: bool, filter: Arc<Filter>) -> History {
         // Each stream's files, the current one first: older (rotated) ones are opened only while
         // the newer ones hold fewer than `n` lines.
         let mut streams: Vec<Vec<Source>> = Vec::new();
@@ -77,7 +80,7 @@ impl LogHub {
             let counts: Vec<usize> = streams.iter().map(Vec::len).collect();
             // Oldest first within a stream, so that equal timestamps keep the files' order.
             let flat: Vec<Source> = streams.iter_mut().flat_map(|files| files.drain(..).rev()).collect();
-            let starts = starts(&flat, n);
+            let starts = starts(&flat, n, &filter);
             let mut flat = flat.into_iter();
             let (mut offset, mut more) = (0, false);
             for (files, &count) in streams.iter_mut().zip(&counts) {
@@ -107,7 +110,7 @@ impl LogHub {
             })
             .unzip();
         let heads = readers.iter().enumerate().filter_map(|(i, r)| Some(Reverse(key(r.ts()?, i)))).collect();
-        History { sources, readers, heads, seen }
+        History { sources, readers, heads, seen, filter }
     }
 
     /// The file rotated before the oldest of `files` (one stream's, newest first; none: the
@@ -140,7 +143,7 @@ impl LogHub {
     /// The last `n` lines, all at once (for tests: the daemon streams them).
     #[cfg(test)]
     pub fn history(&self, instances: &[String], n: usize) -> Vec<LogLine> {
-        let mut history = self.open_history(instances, n, false);
+        let mut history = self.open_history(instances, n, false, Default::default());
         let mut lines = Vec::new();
         while let Some(runs) = history.next_chunk() {
             for run in runs {
@@ -203,18 +206,27 @@ impl History {
             let next = self.heads.peek().map(|Reverse(next)| *next);
             let reader = &mut self.readers[leader];
             let range = reader.take(leader, next, CHUNK - len);
-            let text = &reader.buf[range];
-            match runs.last_mut() {
-                Some((source, run)) if *source == leader => run.extend_from_slice(text),
-                _ => runs.push((leader, text.to_vec())),
-            }
-            len += text.len();
-            if text.last() != Some(&b'\n')
-                && let Some((_, run)) = runs.last_mut()
-            {
-                // A file's last line, still being written.
-                run.push(b'\n');
-                len += 1;
+            let kept;
+            let text = match self.filter.is_empty() {
+                true => &reader.buf[range],
+                false => {
+                    kept = self.filter.keep_lines(&reader.buf[range]);
+                    &kept[..]
+                }
+            };
+            if !text.is_empty() {
+                match runs.last_mut() {
+                    Some((source, run)) if *source == leader => run.extend_from_slice(text),
+                    _ => runs.push((leader, text.to_vec())),
+                }
+                len += text.len();
+                if text.last() != Some(&b'\n')
+                    && let Some((_, run)) = runs.last_mut()
+                {
+                    // A file's last line, still being written.
+                    run.push(b'\n');
+                    len += 1;
+                }
             }
             if let Err(e) = reader.fill(&self.sources[leader]) {
                 warn_unreadable(&self.sources[leader], &e);
@@ -241,7 +253,7 @@ impl History {
 
 /// Where each file's share of the last `n` lines starts: the files are read backwards and
 /// merged newest first until `n` lines are counted.
-fn starts(sources: &[Source], n: usize) -> Vec<u64> {
+fn starts(sources: &[Source], n: usize, filter: &Filter) -> Vec<u64> {
     let mut readers: Vec<Backward> = sources
         .iter()
         .map(|source| {
@@ -260,9 +272,11 @@ fn starts(sources: &[Source], n: usize) -> Vec<u64> {
         let Some(Key { i: leader, .. }) = heads.pop() else { break };
         let next = heads.peek().copied();
         let (reader, file) = (&mut readers[leader], &sources[leader].file);
-        let popped = match next {
-            None => reader.pop_many(file, remaining),
-            Some(next) => reader.pop_while(file, remaining, |ts| key(ts, leader) > next),
+        let newer = |ts: &[u8]| next.is_none_or(|next| key(ts, leader) > next);
+        let popped = match (filter.is_empty(), next) {
+            (true, None) => reader.pop_many(file, remaining),
+            (true, Some(_)) => reader.pop_while(file, remaining, newer),
+            (false, _) => reader.pop_filtered(file, remaining, newer, filter),
         };
         match popped {
             Ok(popped) => remaining -= popped,
@@ -403,6 +417,32 @@ impl Backward {
             }
         }
         Ok(popped)
+    }
+
+    /// Takes lines as [`Backward::pop_while`] does, counting only those `filter` keeps; stops
+    /// for good before the first line older than its `since`.
+    fn pop_filtered(
+        &mut self,
+        file: &File,
+        max: usize,
+        keep_going: impl Fn(&[u8]) -> bool,
+        filter: &Filter,
+    ) -> io::Result<usize> {
+        let mut kept = 0;
+        while kept < max
+            && let Some(head) = self.head
+        {
+            if !filter.recent(ts_of(&self.buf[head..])) {
+                self.stop();
+                break;
+            }
+            kept += usize::from(filter.keeps(&self.buf[head..]));
+            self.pop(file)?;
+            if !self.ts().is_some_and(&keep_going) {
+                break;
+            }
+        }
+        Ok(kept)
     }
 
     /// Takes up to `max` lines, counting newlines a block at a time; how many.
@@ -598,175 +638,4 @@ fn read_seam(source: &Source) -> io::Result<Option<Seam>> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::home::Home;
-
-    fn hub() -> (tempfile::TempDir, LogHub) {
-        let dir = tempfile::tempdir().unwrap();
-        let home = Home::new(dir.path());
-        home.create().unwrap();
-        (dir, LogHub::new(home))
-    }
-
-    fn stamp(ms: u64) -> String {
-        humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms)).to_string()
-    }
-
-    fn texts(lines: &[LogLine]) -> Vec<String> {
-        lines.iter().map(|l| l.line.clone()).collect()
-    }
-
-    #[test]
-    fn the_last_lines_of_one_file_across_blocks() {
-        let (_dir, hub) = hub();
-        let text: String = (0..50_000).map(|i| format!("{} line {i}\n", stamp(i))).collect();
-        std::fs::write(hub.home.log_file("x", LogStream::Out), text).unwrap();
-        let x = ["x".to_string()];
-        assert_eq!(texts(&hub.history(&x, 3)), ["line 49997", "line 49998", "line 49999"]);
-        assert!(hub.history(&x, 0).is_empty());
-        assert_eq!(hub.history(&x, 60_000).len(), 50_000);
-        let last: Vec<String> = (10_000..50_000).map(|i| format!("line {i}")).collect();
-        assert_eq!(texts(&hub.history(&x, 40_000)), last, "whole lines, in order, across many blocks");
-    }
-
-    #[test]
-    fn the_history_goes_on_into_rotated_files_in_order() {
-        let (_dir, hub) = hub();
-        let path = hub.home.log_file("x", LogStream::Out);
-        // Lines 0..300 over .3 (oldest), .2, .1 and the current file; ties at each seam (the
-        // same millisecond on both sides) keep the files' order.
-        let file = |k: u32, lines: std::ops::Range<u64>| {
-            let text: String = lines.map(|i| format!("{} line {i}\n", stamp(i / 2))).collect();
-            std::fs::write(rotated(&path, k), text).unwrap();
-        };
-        file(3, 0..75);
-        file(2, 75..151);
-        file(1, 151..225);
-        file(0, 225..300);
-        let x = ["x".to_string()];
-        let all: Vec<String> = (0..300).map(|i| format!("line {i}")).collect();
-        assert_eq!(texts(&hub.history(&x, 1000)), all);
-        assert_eq!(texts(&hub.history(&x, 100)), all[200..]);
-        assert_eq!(texts(&hub.history(&x, 10)), all[290..], "older files are not needed");
-        // Just after a rotation there is no current file yet: the history starts at .1.
-        std::fs::remove_file(&path).unwrap();
-        assert_eq!(texts(&hub.history(&x, 80)), all[145..225]);
-        // A gap in the numbering ends the history there.
-        std::fs::remove_file(rotated(&path, 2)).unwrap();
-        assert_eq!(texts(&hub.history(&x, 1000)), all[151..225]);
-    }
-
-    #[test]
-    fn streams_and_instances_merge_in_time_order_and_ties_keep_their_order() {
-        let (_dir, hub) = hub();
-        // out: even milliseconds; err: every third; b: every fifth, with ties among them all.
-        let file = |instance: &str, stream, every: u64| {
-            let text: String = (0..30_000)
-                .filter(|i| i % every == 0)
-                .map(|i| format!("{} {instance}-{} {i}\n", stamp(i), stream as usize))
-                .collect();
-            std::fs::write(hub.home.log_file(instance, stream), text).unwrap();
-        };
-        file("a", LogStream::Out, 2);
-        file("a", LogStream::Err, 3);
-        file("b", LogStream::Out, 5);
-        let names = ["a".to_string(), "b".to_string()];
-        let mut all = Vec::new();
-        for i in 0..30_000 {
-            for (instance, stream, every) in [("a", 0, 2), ("a", 1, 3), ("b", 0, 5)] {
-                if i % every == 0 {
-                    all.push(format!("{instance}-{stream} {i}"));
-                }
-            }
-        }
-        for n in [0, 1, 2, 7, 1000, 12_345, all.len(), all.len() + 10] {
-            let want = &all[all.len().saturating_sub(n)..];
-            assert_eq!(texts(&hub.history(&names, n)), want, "n = {n}");
-        }
-    }
-
-    #[test]
-    fn many_instances_merge_in_time_order() {
-        let (_dir, hub) = hub();
-        let names: Vec<String> = (0..60).map(|k| format!("i{k:02}")).collect();
-        for (k, name) in names.iter().enumerate() {
-            // Instance k logs at every millisecond that is k modulo 7, twice at some.
-            let text: String = (0..3000u64)
-                .filter(|ms| ms % 7 == k as u64 % 7)
-                .flat_map(|ms| {
-                    let twice = if ms % 5 == 0 { 2 } else { 1 };
-                    (0..twice).map(move |t| format!("{} {name} {ms} {t}\n", stamp(ms)))
-                })
-                .collect();
-            std::fs::write(hub.home.log_file(name, LogStream::Out), text).unwrap();
-        }
-        let mut all = Vec::new();
-        for ms in 0..3000u64 {
-            for (k, name) in names.iter().enumerate() {
-                if ms % 7 == k as u64 % 7 {
-                    all.extend((0..if ms % 5 == 0 { 2 } else { 1 }).map(|t| format!("{name} {ms} {t}")));
-                }
-            }
-        }
-        for n in [1, 59, 1000, all.len()] {
-            assert_eq!(texts(&hub.history(&names, n)), &all[all.len() - n..], "n = {n}");
-        }
-    }
-
-    #[test]
-    fn long_lines_an_unfinished_last_line_and_missing_files() {
-        let (_dir, hub) = hub();
-        let long = "y".repeat(3 * BLOCK + 17);
-        let text = format!("{} a\n{} {long}\n{} b\n{} unfinished", stamp(1), stamp(2), stamp(3), stamp(4));
-        std::fs::write(hub.home.log_file("x", LogStream::Out), text).unwrap();
-        let x = ["x".to_string(), "missing".to_string()];
-        assert_eq!(texts(&hub.history(&x, 3)), [long.as_str(), "b", "unfinished"]);
-        assert_eq!(texts(&hub.history(&x, 10)), ["a", long.as_str(), "b", "unfinished"]);
-    }
-
-    #[test]
-    fn batches_are_bounded_and_chunks_carry_many_lines() {
-        let (_dir, hub) = hub();
-        let text: String = (0..100_000).map(|i| format!("{} line {i}\n", stamp(i))).collect();
-        std::fs::write(hub.home.log_file("x", LogStream::Out), &text).unwrap();
-        let mut history = hub.open_history(&["x".to_string()], 100_000, false);
-        let mut lines = 0;
-        let mut batches = 0;
-        loop {
-            let batch = history.read_batch(true, 4 * CHUNK);
-            if batch.is_empty() {
-                break;
-            }
-            batches += 1;
-            let bytes: usize = batch.iter().map(|(_, len)| len).sum();
-            assert!(bytes < 6 * CHUNK, "a batch of {bytes} bytes");
-            for (event, _) in batch {
-                let LogEvent::Lines(runs) = event else { panic!("{event:?}") };
-                for run in runs {
-                    for (at, line) in run.lines() {
-                        assert_eq!(line, format!("line {lines}"));
-                        assert_eq!(at, stamp(lines));
-                        lines += 1;
-                    }
-                }
-            }
-        }
-        assert_eq!(lines, 100_000);
-        assert!(batches > 10, "{batches} batches");
-    }
-
-    #[test]
-    fn live_lines_already_in_the_history_are_not_repeated() {
-        let (_dir, hub) = hub();
-        let text = format!("{} a\n{} b\n{} c\n", stamp(1), stamp(2), stamp(2));
-        std::fs::write(hub.home.log_file("x", LogStream::Out), text).unwrap();
-        let mut seen = hub.open_history(&["x".to_string()], 1, true).into_seen();
-        let line = |ms, text: &str, stream| LogLine { instance: "x".into(), stream, at: stamp(ms), line: text.into() };
-        assert!(!seen.is_new(&line(1, "a", LogStream::Out)), "older");
-        assert!(!seen.is_new(&line(2, "c", LogStream::Out)), "the same millisecond, in the history");
-        assert!(seen.is_new(&line(2, "c", LogStream::Out)), "the same line again, written after");
-        assert!(seen.is_new(&line(1, "clock went back", LogStream::Out)), "caught up");
-        assert!(seen.is_new(&line(0, "no err file", LogStream::Err)));
-    }
-}
+mod tests;
