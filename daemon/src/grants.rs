@@ -16,7 +16,7 @@ const OWN: &[&str] = &["logs", "events"];
 /// Every daemon method a definition may grant, by name without `pm.`.
 const GRANTABLE: &[&str] = &[
     "ping", "map", "apply", "sync", "ls", "start", "stop", "restart", "reload", "scale", "delete", "status", "connect",
-    "shutdown", "logs", "events", "info",
+    "shutdown", "logs", "events", "info", "flush",
 ];
 
 /// Checks a definition's `calls` and `pm` grants.

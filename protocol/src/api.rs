@@ -72,6 +72,12 @@ pub trait PmApi {
     #[method(name = "info", param_kind = map)]
     async fn info(&self, name: String) -> RpcResult<Vec<crate::info::InstanceInfo>>;
 
+    /// Empties the log files of a definition's instances, one instance or a `@group`: the current
+    /// files are cut to nothing (their writers go on into them) and rotated ones deleted.
+    /// Returns the files emptied or deleted.
+    #[method(name = "flush", param_kind = map)]
+    async fn flush(&self, name: String) -> RpcResult<Vec<String>>;
+
     /// Stops every instance in reverse dependency order, then the daemon.
     #[method(name = "shutdown")]
     async fn shutdown(&self) -> RpcResult<()>;

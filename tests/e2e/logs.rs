@@ -454,3 +454,29 @@ fn pm_log_merges_several_or_all_instances_and_filters_by_time_and_pattern() {
     let err = pm.fails(&["log", "alpha", "ghost"]);
     assert!(err.contains("ghost"), "{err}");
 }
+
+#[test]
+fn flush_empties_the_logs_and_later_lines_still_go_to_them() {
+    let pm = Pm::new();
+    let _daemon = pm.daemon(&["--log-max-size", "64K", "--log-keep", "2"]);
+    // Lines until told to stop: about 100 KB at once (a rotation), then one a line per 50 ms.
+    let script = "seq -f 'old %06g' 1 8000; while :; do echo new; sleep 0.05; done";
+    pm.ok(&["map", "chatty", "--", "sh", "-c", script]);
+    pm.ok(&["start", "chatty"]);
+    let current = pm.log_file("chatty", "out");
+    let rotated = std::path::PathBuf::from(format!("{}.1", current.display()));
+    wait_until("a rotation and new lines", Duration::from_secs(20), || {
+        rotated.exists() && lines(&current).iter().any(|l| l.ends_with(" new"))
+    });
+    let said = pm.ok(&["flush", "chatty"]);
+    assert!(said.contains(&format!("flushed {}", current.display())) && said.contains(".out.log.1"), "{said}");
+    assert!(!rotated.exists(), "rotated files are deleted");
+    // The writer goes on into the emptied file: no old line, new ones again.
+    wait_until("new lines after the flush", Duration::from_secs(10), || {
+        let now = lines(&current);
+        !now.is_empty() && now.iter().all(|l| l.ends_with(" new"))
+    });
+    assert!(pm.ok(&["log", "chatty", "-n", "1000"]).lines().all(|l| l.ends_with("| new")));
+    let err = pm.fails(&["flush", "ghost"]);
+    assert!(err.contains("ghost"), "{err}");
+}

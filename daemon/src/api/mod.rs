@@ -4,6 +4,7 @@ mod apply;
 mod connect;
 mod delete;
 mod events;
+mod flush;
 mod info;
 mod logs;
 mod ls;
@@ -71,6 +72,9 @@ impl PmApiServer for Api {
     }
     async fn stop(&self, params: StopParams) -> RpcResult<Vec<InstanceStatus>> {
         stop::stop(self, params).await
+    }
+    async fn flush(&self, name: String) -> RpcResult<Vec<String>> {
+        flush::flush(self, &name).await
     }
     async fn restart(&self, name: String) -> RpcResult<Vec<InstanceStatus>> {
         restart::restart(self, &name).await

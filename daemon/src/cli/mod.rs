@@ -21,6 +21,7 @@ mod diff;
 mod discover;
 mod events;
 mod exit;
+mod flush;
 mod info;
 mod install;
 mod link;
@@ -75,6 +76,8 @@ enum Command {
     Shutdown,
     /// Stop then start sidecars.
     Restart(Targets),
+    /// Empty sidecars' log files (the current ones cut to nothing, rotated ones deleted).
+    Flush(Targets),
     /// Replace running instances one at a time, each ready before the next one stops.
     Reload(Targets),
     /// Give a definition N instances: adds or removes some and leaves the others running.
@@ -166,6 +169,7 @@ pub fn main() -> ExitCode {
             Command::Stop(args) => stop::run(args).await,
             Command::Shutdown => stop::daemon().await,
             Command::Restart(args) => restart::run(args).await,
+            Command::Flush(args) => flush::run(args).await,
             Command::Reload(args) => reload::run(args).await,
             Command::Scale(args) => scale::run(args).await,
             Command::Discover(args) => discover::run(args).await,

@@ -27,7 +27,7 @@ mod rotate;
 pub use echo::{Echo, colour_of, colour_on};
 pub use filter::Filter;
 pub use history::{History, Seen};
-pub use rotate::{MAX_KEEP, Rotation};
+pub use rotate::{MAX_KEEP, Rotation, flush};
 
 /// Live lines of every instance, for followers; a follower filters the instances it wants.
 #[derive(Clone)]

@@ -57,6 +57,31 @@ pub fn rotated(path: &Path, k: u32) -> PathBuf {
     }
 }
 
+/// Empties the log file `path` (cut to nothing: a writer appending to it goes on) and deletes
+/// its rotated files; the files it emptied or deleted.
+pub fn flush(path: &Path) -> Result<Vec<PathBuf>, String> {
+    let mut flushed = Vec::new();
+    let failed = |what: &str, path: &Path, e: io::Error| format!("cannot {what} {}: {e}", path.display());
+    match std::fs::OpenOptions::new().write(true).open(path) {
+        Ok(file) => {
+            file.set_len(0).map_err(|e| failed("empty", path, e))?;
+            flushed.push(path.to_path_buf());
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(failed("open", path, e)),
+    }
+    // Up to the first gap, as `pm log` reads them.
+    for k in 1..=MAX_KEEP {
+        let old = rotated(path, k);
+        match std::fs::remove_file(&old) {
+            Ok(()) => flushed.push(old),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+            Err(e) => return Err(failed("delete", &old, e)),
+        }
+    }
+    Ok(flushed)
+}
+
 fn gone_is_fine(result: io::Result<()>) -> io::Result<()> {
     match result {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
