@@ -17,6 +17,7 @@ pub mod info;
 pub mod memory;
 pub mod ndjson;
 pub mod notify;
+pub mod openrpc;
 pub mod params;
 pub mod port;
 pub mod reload;
@@ -64,6 +65,9 @@ pub fn validate_name(name: &str) -> Result<(), String> {
     if name == DAEMON_NAME {
         return Err(format!("invalid name `{name}`: `pm` is reserved for the daemon itself"));
     }
+    if name == "rpc" {
+        return Err(format!("invalid name `{name}`: JSON-RPC reserves `rpc.*` methods for the server (rpc.discover)"));
+    }
     Ok(())
 }
 
@@ -76,7 +80,7 @@ mod tests {
         for ok in ["web", "db-1", "a_b", "0x"] {
             assert!(validate_name(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "Web", "a.b", "-a", "_a", "pm", "a b"] {
+        for bad in ["", "Web", "a.b", "-a", "_a", "pm", "rpc", "a b"] {
             assert!(validate_name(bad).is_err(), "{bad}");
         }
         assert!(validate_name(&"a".repeat(super::MAX_NAME_LEN)).is_ok());

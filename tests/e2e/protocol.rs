@@ -73,3 +73,23 @@ fn bytes_that_are_not_utf8_close_that_connection_with_a_reason_and_others_carry_
     assert_eq!(raw.reader.read_line(&mut rest).unwrap(), 0, "then the connection is closed");
     assert_eq!(Raw::unix(&pm).call("pm.ping", serde_json::json!([]))["result"]["pid"], pm.daemon_pid().unwrap());
 }
+
+#[test]
+fn rpc_discover_describes_the_api_and_rpc_is_reserved() {
+    let pm = Pm::new();
+    pm.ok(&["start", "pm"]);
+    let mut raw = Raw::unix(&pm);
+    let answer = raw.call("rpc.discover", serde_json::json!([]));
+    let doc = &answer["result"];
+    assert_eq!(doc["openrpc"], "1.3.2", "{answer}");
+    let start = doc["methods"].as_array().unwrap().iter().find(|m| m["name"] == "pm.start").expect("pm.start listed");
+    assert_eq!(start["params"][0]["schema"]["$ref"], "#/components/schemas/StartParams");
+    assert!(doc["components"]["schemas"]["StartParams"]["properties"].is_object());
+    // The same document, from the CLI.
+    let printed: serde_json::Value = serde_json::from_str(&pm.ok(&["schema", "--api"])).unwrap();
+    assert_eq!(&printed, doc);
+    // Nothing under `rpc.` is routed, and no sidecar may take the name.
+    assert_eq!(raw.call("rpc.nope", serde_json::json!([]))["error"]["code"], -32601);
+    let err = pm.fails(&["map", "rpc", "--", "true"]);
+    assert!(err.contains("JSON-RPC reserves `rpc.*`"), "{err}");
+}

@@ -117,3 +117,38 @@ impl PmApiServer for Api {
         events::events(self, pending, name).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::home::Home;
+    use crate::supervisor::Context;
+    use std::sync::Arc;
+
+    /// `rpc.discover` lists what the daemon serves: the methods of this module, and the
+    /// session's (`pm.auth`, `pm.register`) and `rpc.discover`, which the dispatcher serves.
+    #[tokio::test]
+    async fn the_openrpc_document_lists_exactly_the_methods_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path());
+        let runtime = Arc::new(pm_runtimes::fake::RecordingRuntime::default());
+        let sup = Supervisor::new(Context::for_tests(runtime, &home), home.state(), home.state_backup());
+        let info = DaemonInfo {
+            version: "0".into(),
+            pid: 1,
+            home: dir.path().into(),
+            started_at_ms: 0,
+            endpoints: Vec::new(),
+            notice: None,
+        };
+        let api = Api { sup, mesh: Default::default(), info, shutdown: CancellationToken::new() };
+        let mut served: Vec<String> = api.into_rpc().method_names().map(String::from).collect();
+        served.extend(["pm.auth", "pm.register", pm_protocol::openrpc::DISCOVER].map(String::from));
+        served.sort();
+        let document: serde_json::Value = serde_json::from_str(crate::server::dispatch::api_document()).unwrap();
+        let mut listed: Vec<String> =
+            pm_protocol::openrpc::method_names(&document).into_iter().map(String::from).collect();
+        listed.sort();
+        assert_eq!(listed, served);
+    }
+}

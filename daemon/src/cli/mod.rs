@@ -122,7 +122,7 @@ enum Command {
     /// Write a self-signed certificate and key for tls:// and wss:// (to PM_HOME/tls).
     TlsCert(tls_cert::Args),
     /// Print the JSON Schema of project files (pm.toml / pm.yaml / pm.json).
-    Schema,
+    Schema(schema::Args),
     /// Print the shell completion script for pm (`pm completions bash > /etc/bash_completion.d/pm`).
     Completions(completions::Args),
     /// Write and enable a systemd unit that runs the daemon at boot (`--user`: at login).
@@ -191,7 +191,7 @@ pub fn main() -> ExitCode {
             Command::Connect(args) => connect_cmd::run(args).await,
             Command::Token => token::run().await,
             Command::TlsCert(args) => tls_cert::run(args),
-            Command::Schema => schema::run(),
+            Command::Schema(args) => schema::run(args),
             Command::Completions(args) => completions::run(args),
             Command::Man(args) => man::run(args),
             Command::Startup(args) => startup::run(args),

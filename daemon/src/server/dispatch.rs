@@ -12,9 +12,9 @@ use super::peer::{Identity, Peer};
 use super::{Shared, session};
 use crate::grants;
 use crate::mesh::{Call, DEFAULT_DEADLINE, InFlight, Reply, RouteError};
-use pm_protocol::ErrorCode;
 use pm_protocol::envelope::Envelope;
 use pm_protocol::wire::{self, Frame};
+use pm_protocol::{ErrorCode, openrpc};
 use serde_json::value::RawValue;
 use std::sync::Arc;
 use std::time::Duration;
@@ -236,6 +236,18 @@ async fn message(
         }
         return daemon_method(text, method, id, e.params, peer, shared).await;
     }
+    // JSON-RPC reserves `rpc.*` for the server: nothing there is routed.
+    if method.starts_with("rpc.") {
+        return match method {
+            openrpc::DISCOVER => match id {
+                Some(id) => Handled::Answer(wire::result(id.get(), api_document())),
+                None => Handled::Nothing,
+            },
+            _ => {
+                refuse(ErrorCode::MethodNotFound, &format!("unknown method `{method}`: the daemon serves rpc.discover"))
+            }
+        };
+    }
     let Some((target, sidecar_method)) = method.split_once('.') else {
         return refuse(
             ErrorCode::MethodNotFound,
@@ -341,6 +353,12 @@ fn subscription_param(params: Option<&RawValue>) -> Option<String> {
 }
 
 /// The answer to a request the dispatcher served itself (none for a notification).
+/// The OpenRPC document of the daemon's API, made once.
+pub fn api_document() -> &'static str {
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DOCUMENT.get_or_init(|| openrpc::document(env!("CARGO_PKG_VERSION")).to_string())
+}
+
 fn success(id: Option<&RawValue>, result: &impl serde::Serialize) -> Handled {
     match (id, serde_json::to_string(result)) {
         (Some(id), Ok(result)) => Handled::Answer(wire::result(id.get(), &result)),
