@@ -353,10 +353,9 @@ fn subscription_param(params: Option<&RawValue>) -> Option<String> {
 }
 
 /// The answer to a request the dispatcher served itself (none for a notification).
-/// The OpenRPC document of the daemon's API, made once.
+/// The OpenRPC document of the daemon's API, made by the build (build.rs).
 pub fn api_document() -> &'static str {
-    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DOCUMENT.get_or_init(|| openrpc::document(env!("CARGO_PKG_VERSION")).to_string())
+    include_str!(concat!(env!("OUT_DIR"), "/openrpc.json"))
 }
 
 fn success(id: Option<&RawValue>, result: &impl serde::Serialize) -> Handled {
