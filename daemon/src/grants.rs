@@ -74,7 +74,6 @@ pub fn call(run: &RunToken, target: &str, definition: &str, method: &str) -> Res
     ))
 }
 
-/// The `name` param of a request, by name or first by position.
 /// The instances a call names: its `name`, or for `pm.logs` the `names` of its `filter` when
 /// there are some (they replace `name`; an empty list stands for every instance). None when
 /// they cannot be read.

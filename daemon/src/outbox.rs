@@ -92,16 +92,9 @@ impl Outbox {
 
     /// Writes a message at once if nothing waits for the peer, else queues it if there is room.
     pub fn offer(&self, msg: String) -> Result<(), Refused> {
-        if self.line.gone.load(Ordering::Relaxed) {
-            return Err(Refused::Closed);
-        }
-        let msg = match self.line.write_now(msg) {
-            Written::Yes => return Ok(()),
-            Written::Broken => {
-                self.line.broken(&self.dropped);
-                return Err(Refused::Closed);
-            }
-            Written::No(msg) => msg,
+        let msg = match self.write_first(msg) {
+            Ok(written) => return if written { Ok(()) } else { Err(Refused::Closed) },
+            Err(msg) => msg,
         };
         let bytes = match Self::cost(&msg) {
             Some(cost) => Some(self.budget.clone().try_acquire_many_owned(cost).map_err(|_| Refused::Full)?),
@@ -116,6 +109,22 @@ impl Outbox {
             }
             Err(mpsc::error::TrySendError::Full(_)) => Err(Refused::Full),
             Err(mpsc::error::TrySendError::Closed(_)) => Err(Refused::Closed),
+        }
+    }
+
+    /// Writes `msg` at once if nothing waits for the peer: `Ok(true)` written (or handed to the
+    /// writer to finish), `Ok(false)` the peer is gone, `Err(msg)` it must be queued.
+    fn write_first(&self, msg: String) -> Result<bool, String> {
+        if self.line.gone.load(Ordering::Relaxed) {
+            return Ok(false);
+        }
+        match self.line.write_now(msg) {
+            Written::Yes => Ok(true),
+            Written::Broken => {
+                self.line.broken(&self.dropped);
+                Ok(false)
+            }
+            Written::No(msg) => Err(msg),
         }
     }
 
@@ -134,16 +143,9 @@ impl Outbox {
 
     /// Queues a stream notification, waiting for room; false once the peer is gone.
     pub async fn stream(&self, msg: String) -> bool {
-        if self.line.gone.load(Ordering::Relaxed) {
-            return false;
-        }
-        let msg = match self.line.write_now(msg) {
-            Written::Yes => return true,
-            Written::Broken => {
-                self.line.broken(&self.dropped);
-                return false;
-            }
-            Written::No(msg) => msg,
+        let msg = match self.write_first(msg) {
+            Ok(written) => return written,
+            Err(msg) => msg,
         };
         let cost = Self::cost(&msg);
         // Counted while it waits for room, as in `offer`; uncounted if it is not queued after all.

@@ -122,18 +122,29 @@ fn startup_writes_a_systemd_unit_and_unstartup_removes_it() {
         assert!(out.status.success(), "pm {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    let said = as_user(&["startup", "--user"]);
+    // Not enabled here: on a machine that runs systemd, enabling would reach the real user's
+    // manager, whatever HOME says.
+    let said = as_user(&["startup", "--user", "--no-enable"]);
+    assert!(said.contains("not enabled; to enable it: systemctl --user enable --now pm.service"), "{said}");
     let unit = user_home.join(".config/systemd/user/pm.service");
     let text = std::fs::read_to_string(&unit).expect("the unit is written");
     assert!(text.contains(&format!("ExecStart=\"{}\" daemon\n", PM)), "{text}");
     assert!(text.contains(&format!("Environment=\"PM_HOME={}\"\n", pm.home.path().display())), "{text}");
     assert!(text.contains("WantedBy=default.target") && text.contains("Restart=on-failure"), "{text}");
-    // Enabling is best effort: said either way.
-    assert!(said.contains("enabled") || said.contains("not enabled"), "{said}");
-    assert!(as_user(&["startup", "--user"]).starts_with("unchanged "), "a second startup changes nothing");
-    assert!(as_user(&["unstartup", "--user"]).contains("removed"));
+    // Enabling is best effort: without systemd, the unit is written and that is said.
+    let systemd = std::path::Path::new("/run/systemd/system").exists();
+    if !systemd {
+        let said = as_user(&["startup", "--user"]);
+        assert!(said.starts_with("unchanged "), "a second startup changes nothing: {said}");
+        assert!(said.contains("not enabled (systemd is not running on this machine)"), "{said}");
+    }
+    assert!(as_user(&["startup", "--user", "--no-enable"]).starts_with("unchanged "), "nothing changed");
+    // With systemd running, `--user` would disable the real user's unit: removed by its directory.
+    let unit_dir = unit.parent().unwrap().to_str().unwrap();
+    let unstartup: &[&str] = if systemd { &["unstartup", "--unit-dir", unit_dir] } else { &["unstartup", "--user"] };
+    assert!(as_user(unstartup).contains("removed"));
     assert!(!unit.exists());
-    assert!(as_user(&["unstartup", "--user"]).starts_with("no "), "nothing left to remove");
+    assert!(as_user(unstartup).starts_with("no "), "nothing left to remove");
     // A system unit into a packaging directory, never enabled.
     let dir = pm.path("units");
     let said = pm.ok(&["startup", "--unit-dir", dir.to_str().unwrap()]);

@@ -403,7 +403,7 @@ fn daemon_log_rotates_too_and_later_lines_go_to_the_fresh_file() {
         std::fs::read_to_string(&log).unwrap_or_default().contains("marker-after-rotation")
     });
     pm.ok(&["stop", "pm"]);
-    let _ = daemon.wait();
+    wait_until("the daemon exits", Duration::from_secs(10), || daemon.try_wait().is_ok_and(|s| s.is_some()));
 }
 
 #[test]

@@ -6,6 +6,7 @@ use super::{Api, rpc_err};
 use jsonrpsee::core::RpcResult;
 use jsonrpsee::types::ErrorObject;
 use pm_protocol::{ErrorCode, LogStream};
+use std::path::PathBuf;
 
 pub async fn flush(api: &Api, name: &str) -> RpcResult<Vec<String>> {
     let instances = api.sup.resolve(name).map_err(rpc_err)?;
@@ -15,16 +16,10 @@ pub async fn flush(api: &Api, name: &str) -> RpcResult<Vec<String>> {
             [LogStream::Out, LogStream::Err].map(|stream| api.sup.logs().home().log_file(instance, stream))
         })
         .collect();
-    let flushed = tokio::task::spawn_blocking(move || {
-        let mut flushed = Vec::new();
-        for path in paths {
-            flushed.extend(crate::logs::flush(&path)?);
-        }
-        Ok::<_, String>(flushed)
-    })
-    .await
-    .map_err(|e| e.to_string())
-    .and_then(|done| done)
-    .map_err(|why| ErrorObject::owned(ErrorCode::InternalError as i32, why, None::<()>))?;
-    Ok(flushed.iter().map(|p| p.display().to_string()).collect())
+    let flushed: Vec<Vec<PathBuf>> =
+        tokio::task::spawn_blocking(move || paths.iter().map(|path| crate::logs::flush(path)).collect())
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()))
+            .map_err(|why| ErrorObject::owned(ErrorCode::InternalError as i32, why, None::<()>))?;
+    Ok(flushed.iter().flatten().map(|path| path.display().to_string()).collect())
 }

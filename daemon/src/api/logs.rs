@@ -62,6 +62,8 @@ pub async fn logs(api: &Api, pending: PendingSubscriptionSink, asked: Asked) -> 
             return Ok(());
         }
     };
+    // With --since and no count, every line since then.
+    let lines = if lines == 0 && filter.since.is_some() { usize::MAX } else { lines };
     let filter = match Filter::new(&filter, std::time::SystemTime::now()) {
         Ok(filter) => Arc::new(filter),
         Err(why) => {
@@ -69,8 +71,6 @@ pub async fn logs(api: &Api, pending: PendingSubscriptionSink, asked: Asked) -> 
             return Ok(());
         }
     };
-    // With --since and no count, every line since then.
-    let lines = if lines == 0 && !filter.is_empty() { usize::MAX } else { lines };
     // Subscribe before reading history, so no line falls between the two.
     let mut live = follow.then(|| api.sup.logs().follow());
     let sink = pending.accept().await?;

@@ -40,11 +40,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         // The whole error object: its code and data (where a sidecar's reason often is) too.
-        Err(jsonrpsee::core::client::Error::Call(obj)) => {
-            eprintln!("pm: {}: error {}: {}", args.method, obj.code(), obj.message());
-            exit::print_data(&obj);
-            Ok(ExitCode::from(exit::of_code(obj.code())))
-        }
+        Err(jsonrpsee::core::client::Error::Call(obj)) => Ok(ExitCode::from(exit::answered(&obj, Some(&args.method)))),
         Err(e) => Err(e.into()),
     }
 }

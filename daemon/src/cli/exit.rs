@@ -25,7 +25,7 @@ pub struct Unreachable(pub String);
 pub struct Usage(pub String);
 
 /// The exit code an error answer with this code gives.
-pub fn of_code(code: i32) -> u8 {
+fn of_code(code: i32) -> u8 {
     let is = |c: ErrorCode| c as i32 == code;
     if is(ErrorCode::UnknownName) || is(ErrorCode::MethodNotFound) {
         NOT_FOUND
@@ -45,16 +45,12 @@ pub fn of_code(code: i32) -> u8 {
     }
 }
 
-/// Says what failed on stderr, in one line (and the error's data, if it has some), and gives
-/// the exit code for it.
+/// Says what failed on stderr, in one line (and an error answer's data, if it has some), and
+/// gives the exit code for it.
 pub fn fail(e: anyhow::Error) -> ExitCode {
     let code = match e.downcast_ref::<RpcError>() {
         // The daemon's message is already the one line a person needs.
-        Some(RpcError::Call(obj)) => {
-            eprintln!("pm: {}", obj.message());
-            print_data(obj);
-            of_code(obj.code())
-        }
+        Some(RpcError::Call(obj)) => answered(obj, None),
         Some(RpcError::RequestTimeout) => {
             eprintln!("pm: the daemon did not answer in time");
             UNREACHABLE
@@ -77,12 +73,19 @@ pub fn fail(e: anyhow::Error) -> ExitCode {
     ExitCode::from(code)
 }
 
-/// An error's `data`, where the reason often is, on the lines after its message.
-pub fn print_data(obj: &ErrorObjectOwned) {
+/// Says an error answer on stderr and gives its exit code: its message (with the method and
+/// the code before it, when `method` is given), then its `data`, where the reason often is, on
+/// the lines after.
+pub fn answered(obj: &ErrorObjectOwned, method: Option<&str>) -> u8 {
+    match method {
+        Some(method) => eprintln!("pm: {method}: error {}: {}", obj.code(), obj.message()),
+        None => eprintln!("pm: {}", obj.message()),
+    }
     if let Some(data) = obj.data() {
         match serde_json::from_str::<serde_json::Value>(data.get()).and_then(|v| serde_json::to_string_pretty(&v)) {
             Ok(pretty) => eprintln!("data: {pretty}"),
             Err(_) => eprintln!("data: {}", data.get()),
         }
     }
+    of_code(obj.code())
 }

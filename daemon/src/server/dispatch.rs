@@ -352,12 +352,12 @@ fn subscription_param(params: Option<&RawValue>) -> Option<String> {
     Some(id.to_string())
 }
 
-/// The answer to a request the dispatcher served itself (none for a notification).
 /// The OpenRPC document of the daemon's API, made by the build (build.rs).
 pub fn api_document() -> &'static str {
     include_str!(concat!(env!("OUT_DIR"), "/openrpc.json"))
 }
 
+/// The answer to a request the dispatcher served itself (none for a notification).
 fn success(id: Option<&RawValue>, result: &impl serde::Serialize) -> Handled {
     match (id, serde_json::to_string(result)) {
         (Some(id), Ok(result)) => Handled::Answer(wire::result(id.get(), &result)),

@@ -33,21 +33,30 @@ impl Match<'_> {
 
 /// Whether `pid`'s environment carries a marker that `which` matches.
 pub fn carries(pid: u32, which: Match<'_>) -> bool {
+    environ(pid).is_some_and(|environ| markers(&environ).any(|value| which.matches(value)))
+}
+
+/// The markers `pid` carries, read as [`carries`] reads them: for a caller that matches one
+/// process against many runs.
+pub(super) fn carried(pid: u32) -> Vec<Vec<u8>> {
+    environ(pid).map(|environ| markers(&environ).map(<[u8]>::to_vec).collect()).unwrap_or_default()
+}
+
+/// `pid`'s environment block. A process in the middle of an exec shows an empty environment for
+/// a moment, and a read across that moment stops short, mid-entry: a user process read so is
+/// read again, briefly, before it counts as unmarked.
+fn environ(pid: u32) -> Option<Vec<u8>> {
     let path = format!("/proc/{pid}/environ");
-    // A process in the middle of an exec shows an empty environment for a moment, and a read
-    // across that moment stops short, mid-entry: a user process read so is read again, briefly,
-    // before it counts as unmarked.
     let mut environ = Vec::new();
     for _ in 0..EXEC_RETRIES {
-        let Ok(read) = std::fs::read(&path) else { return false };
-        environ = read;
+        environ = std::fs::read(&path).ok()?;
         if environ.last() == Some(&0) || !user_process(pid) {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
     // Still torn (a process that wrote over its environment, as setproctitle does): as read.
-    markers(&environ).any(|value| which.matches(value))
+    Some(environ)
 }
 
 /// The marker `pid` carries, read once: a process caught mid-exec reads as unmarked, which

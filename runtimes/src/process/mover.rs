@@ -6,7 +6,7 @@
 //! arena per thread); here a burst is a queue, and the grace period is paid once for all of it.
 
 use super::cgroup::Cgroup;
-use super::marker::{self, Match};
+use super::marker;
 use super::reaper;
 use std::sync::OnceLock;
 use std::sync::mpsc;
@@ -67,8 +67,12 @@ fn run(burst: Vec<Move>) {
         .collect();
     if moved.iter().any(|&m| m) {
         for orphan in reaper::adopted() {
-            let owner =
-                burst.iter().zip(&moved).find(|(job, m)| **m && marker::carries(orphan, Match::Run(&job.marker)));
+            // Read once, matched against every run of the burst.
+            let carried = marker::carried(orphan);
+            let owner = burst
+                .iter()
+                .zip(&moved)
+                .find(|(job, m)| **m && carried.iter().any(|value| value == job.marker.as_bytes()));
             if let Some((job, _)) = owner {
                 let _ = job.cgroup.add_tree(orphan);
             }

@@ -85,12 +85,13 @@ impl LogHub {
             let (mut offset, mut more) = (0, false);
             for (files, &count) in streams.iter_mut().zip(&counts) {
                 // A stream whose oldest open file is wholly in the history may have more in the
-                // file rotated before it.
+                // files rotated before it: all of them are opened, so that a second pass is the
+                // last (one pass per file would read the newer ones again each time).
                 let whole = count > 0 && starts[offset] == 0;
                 offset += count;
                 files.extend(flat.by_ref().take(count));
                 files.reverse();
-                if whole && let Some(source) = files.last().and_then(|f| self.older(&f.instance, f.stream, files)) {
+                while whole && let Some(source) = files.last().and_then(|f| self.older(&f.instance, f.stream, files)) {
                     files.push(source);
                     more = true;
                 }
@@ -119,23 +120,15 @@ impl LogHub {
     fn older(&self, instance: &str, stream: LogStream, files: &[Source]) -> Option<Source> {
         let current = self.home.log_file(instance, stream);
         let id = |s: &Source| s.file.metadata().ok().map(|m| (m.dev(), m.ino()));
-        let mut k = files.len() as u32;
-        while k <= MAX_KEEP {
-            // A missing file ends the search, but a missing current one: it is made on the
-            // first line after a rotation.
-            let Some(source) = open_source(instance, stream, &rotated(&current, k)) else {
-                match k {
-                    0 => {
-                        k = 1;
-                        continue;
-                    }
-                    _ => return None,
-                }
-            };
-            if !files.iter().any(|open| id(open) == id(&source)) {
-                return Some(source);
+        for k in files.len() as u32..=MAX_KEEP {
+            match open_source(instance, stream, &rotated(&current, k)) {
+                Some(source) if !files.iter().any(|open| id(open) == id(&source)) => return Some(source),
+                // Already open, under its name before the rotation.
+                Some(_) => {}
+                // No current file: it is made by the first line after a rotation.
+                None if k == 0 => {}
+                None => return None,
             }
-            k += 1;
         }
         None
     }
